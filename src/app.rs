@@ -1,0 +1,138 @@
+//! The application: shared state, the router with its middleware, and serving with
+//! graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::{HeaderName, StatusCode};
+use axum::{middleware, Router};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::{Config, Secret};
+use crate::error::json_error_bodies;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreOptions};
+use crate::telemetry::{record_request, REQUEST_ID_HEADER};
+
+/// What every handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    pub secret: Secret,
+    /// Webhook bodies larger than this many bytes are answered 413.
+    pub max_body_bytes: usize,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The router with the full middleware stack, outermost first: request id, the log
+/// line and metrics, JSON error bodies, panic guard, time-out. The body limit is
+/// applied by `/webhook` itself, the one route that reads a body, so that its log
+/// line and metrics tell a 413 like any other outcome.
+pub fn router(state: AppState, config: &Config) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let middleware = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            record_request,
+        ))
+        .layer(middleware::from_fn(json_error_bodies))
+        .layer(CatchPanicLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ));
+    crate::routes::router().layer(middleware).with_state(state)
+}
+
+/// A bound, ready-to-serve instance of the service.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    store: Store,
+}
+
+impl Application {
+    /// Opens the store (applying migrations) and binds the listener.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::new());
+        let store = Store::open(
+            &StoreOptions {
+                location: config.database.clone(),
+                synchronous: config.sqlite_synchronous,
+                read_connections: config.read_connections,
+                write_queue_capacity: config.write_queue_capacity,
+                write_batch_max: config.write_batch_max,
+            },
+            metrics.writer.clone(),
+        )
+        .await
+        .map_err(|error| anyhow::anyhow!("could not open the database: {error}"))?;
+        let listener = TcpListener::bind((config.host.as_str(), config.port))
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "could not listen on {}:{}: {error}",
+                    config.host,
+                    config.port
+                )
+            })?;
+        let state = AppState {
+            secret: config.webhook_secret.clone(),
+            max_body_bytes: config.max_body_bytes,
+            store: store.clone(),
+            metrics,
+        };
+        Ok(Self {
+            listener,
+            router: router(state, config),
+            store,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, lets in-flight requests finish, then commits
+    /// whatever is queued and closes the database.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.store.close().await;
+        served
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
+        () = terminate => tracing::info!(signal = "SIGTERM", "shutting down"),
+    }
+}

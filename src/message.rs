@@ -1,0 +1,320 @@
+//! The inbound message: a type that can only hold valid values, and the rules that
+//! build it from the raw body.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::FieldError;
+use crate::timestamp::Timestamp;
+
+/// The most characters (Unicode scalar values, not bytes) `text` may hold.
+pub const MAX_TEXT_CHARS: usize = 4096;
+
+/// A message that passed every rule of the contract.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub message_id: String,
+    pub from: String,
+    pub to: String,
+    pub ts: Timestamp,
+    pub text: Option<String>,
+}
+
+/// A stored message as `/messages` returns it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    pub message_id: String,
+    pub from: String,
+    pub to: String,
+    pub ts: String,
+    pub text: Option<String>,
+}
+
+/// The body as JSON: the known fields in any JSON type. Serde refuses a known field
+/// given twice, which keeps an ambiguous body out.
+#[derive(Deserialize)]
+struct RawMessage {
+    message_id: Option<Value>,
+    from: Option<Value>,
+    to: Option<Value>,
+    ts: Option<Value>,
+    text: Option<Value>,
+}
+
+impl Message {
+    /// Parses and validates a raw webhook body, reporting every broken rule at once.
+    pub fn from_json(body: &[u8]) -> Result<Self, Vec<FieldError>> {
+        let raw: RawMessage =
+            serde_json::from_slice(body).map_err(|error| vec![body_error(&error)])?;
+        let mut errors = Vec::new();
+        let message_id = required_string(raw.message_id, "message_id", &mut errors)
+            .and_then(|id| non_empty(id, "message_id", &mut errors));
+        let from = required_string(raw.from, "from", &mut errors)
+            .and_then(|from| msisdn(from, "from", &mut errors));
+        let to =
+            required_string(raw.to, "to", &mut errors).and_then(|to| msisdn(to, "to", &mut errors));
+        let ts = required_string(raw.ts, "ts", &mut errors)
+            .and_then(|ts| timestamp(&ts, &["body", "ts"], &mut errors));
+        let text = optional_text(raw.text, &mut errors);
+        match (message_id, from, to, ts, text) {
+            (Some(message_id), Some(from), Some(to), Some(ts), Some(text)) if errors.is_empty() => {
+                Ok(Self {
+                    message_id,
+                    from,
+                    to,
+                    ts,
+                    text,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Whether `value` is `+` followed by one or more ASCII digits.
+pub fn is_msisdn(value: &str) -> bool {
+    value
+        .strip_prefix('+')
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Parses a timestamp field, recording a 422 entry at `loc` when it is invalid.
+pub fn timestamp(
+    raw: &str,
+    loc: &[&'static str],
+    errors: &mut Vec<FieldError>,
+) -> Option<Timestamp> {
+    Timestamp::parse(raw)
+        .map_err(|invalid| {
+            errors.push(FieldError::new(
+                loc.to_vec(),
+                "datetime_parsing",
+                invalid.to_string(),
+            ))
+        })
+        .ok()
+}
+
+fn body_error(error: &serde_json::Error) -> FieldError {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Data => FieldError::new(
+            vec!["body"],
+            "model_attributes_type",
+            format!("Input should be a JSON object with the message fields: {error}"),
+        ),
+        Category::Syntax | Category::Eof | Category::Io => FieldError::new(
+            vec!["body"],
+            "json_invalid",
+            format!("JSON decode error: {error}"),
+        ),
+    }
+}
+
+fn required_string(
+    value: Option<Value>,
+    field: &'static str,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    match value {
+        Some(Value::String(value)) => Some(value),
+        None => {
+            errors.push(FieldError::new(
+                vec!["body", field],
+                "missing",
+                "Field required",
+            ));
+            None
+        }
+        Some(_) => {
+            errors.push(string_type(field));
+            None
+        }
+    }
+}
+
+fn string_type(field: &'static str) -> FieldError {
+    FieldError::new(
+        vec!["body", field],
+        "string_type",
+        "Input should be a valid string",
+    )
+}
+
+fn non_empty(value: String, field: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
+    if value.is_empty() {
+        errors.push(FieldError::new(
+            vec!["body", field],
+            "string_too_short",
+            "String should have at least 1 character",
+        ));
+        return None;
+    }
+    Some(value)
+}
+
+fn msisdn(value: String, field: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
+    if !is_msisdn(&value) {
+        errors.push(FieldError::new(
+            vec!["body", field],
+            "string_pattern_mismatch",
+            "String should match pattern '^\\+[0-9]+$'",
+        ));
+        return None;
+    }
+    Some(value)
+}
+
+/// `Some(None)` for an absent or null text, `Some(Some(text))` for a valid one.
+fn optional_text(value: Option<Value>, errors: &mut Vec<FieldError>) -> Option<Option<String>> {
+    match value {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(text)) if text.chars().count() <= MAX_TEXT_CHARS => Some(Some(text)),
+        Some(Value::String(_)) => {
+            errors.push(FieldError::new(
+                vec!["body", "text"],
+                "string_too_long",
+                format!("String should have at most {MAX_TEXT_CHARS} characters"),
+            ));
+            None
+        }
+        Some(_) => {
+            errors.push(string_type("text"));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn valid() -> Value {
+        json!({"message_id": "m1", "from": "+919876543210", "to": "+14155550100",
+               "ts": "2025-01-15T10:00:00Z", "text": "Hello"})
+    }
+
+    fn with(field: &str, value: Value) -> Vec<u8> {
+        let mut body = valid();
+        body[field] = value;
+        serde_json::to_vec(&body).unwrap()
+    }
+
+    fn without(field: &str) -> Vec<u8> {
+        let mut body = valid();
+        body.as_object_mut().unwrap().remove(field);
+        serde_json::to_vec(&body).unwrap()
+    }
+
+    fn kinds(body: &[u8]) -> Vec<(Vec<&'static str>, &'static str)> {
+        Message::from_json(body)
+            .unwrap_err()
+            .into_iter()
+            .map(|error| (error.loc, error.kind))
+            .collect()
+    }
+
+    #[test]
+    fn a_valid_body_becomes_a_message() {
+        let message = Message::from_json(&serde_json::to_vec(&valid()).unwrap()).unwrap();
+        assert_eq!(message.message_id, "m1");
+        assert_eq!(message.from, "+919876543210");
+        assert_eq!(message.ts.as_str(), "2025-01-15T10:00:00Z");
+        assert_eq!(message.text.as_deref(), Some("Hello"));
+    }
+
+    #[test]
+    fn text_may_be_absent_or_null_and_unknown_fields_are_ignored() {
+        assert_eq!(Message::from_json(&without("text")).unwrap().text, None);
+        assert_eq!(
+            Message::from_json(&with("text", Value::Null)).unwrap().text,
+            None
+        );
+        assert!(Message::from_json(&with("extra", json!([1, 2]))).is_ok());
+    }
+
+    #[test]
+    fn text_is_limited_in_characters_not_bytes() {
+        let at_limit = "é".repeat(MAX_TEXT_CHARS);
+        assert!(Message::from_json(&with("text", json!(at_limit))).is_ok());
+        let over = "a".repeat(MAX_TEXT_CHARS + 1);
+        assert_eq!(
+            kinds(&with("text", json!(over))),
+            [(vec!["body", "text"], "string_too_long")]
+        );
+    }
+
+    #[test]
+    fn each_field_rule_names_its_field() {
+        let cases = [
+            (
+                with("message_id", json!("")),
+                "message_id",
+                "string_too_short",
+            ),
+            (without("message_id"), "message_id", "missing"),
+            (with("message_id", json!(7)), "message_id", "string_type"),
+            (
+                with("from", json!("919876543210")),
+                "from",
+                "string_pattern_mismatch",
+            ),
+            (with("from", json!("+")), "from", "string_pattern_mismatch"),
+            (
+                with("from", json!("+91 98765")),
+                "from",
+                "string_pattern_mismatch",
+            ),
+            (
+                with("to", json!("+1415555010a")),
+                "to",
+                "string_pattern_mismatch",
+            ),
+            (
+                with("ts", json!("2025-13-45T10:00:00Z")),
+                "ts",
+                "datetime_parsing",
+            ),
+            (with("ts", json!(1736935200)), "ts", "string_type"),
+            (with("text", json!(["Hello"])), "text", "string_type"),
+        ];
+        for (body, field, kind) in cases {
+            assert_eq!(
+                kinds(&body),
+                [(vec!["body", field], kind)],
+                "{field} {kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_broken_rule_is_reported_at_once() {
+        let body = br#"{"message_id": "", "from": "x", "to": "y", "ts": "z"}"#;
+        assert_eq!(kinds(body).len(), 4);
+    }
+
+    #[test]
+    fn bodies_that_are_not_one_json_object_are_refused() {
+        for body in [
+            &b""[..],
+            b"not json",
+            b"[]",
+            b"\"m1\"",
+            b"null",
+            b"{\"message_id\":",
+            b"\xff\xfe",
+        ] {
+            let errors = kinds(body);
+            assert_eq!(errors.len(), 1);
+            assert_eq!(errors[0].0, ["body"]);
+        }
+    }
+
+    #[test]
+    fn a_field_given_twice_is_refused() {
+        let body = br#"{"message_id": "m1", "message_id": "m2", "from": "+1", "to": "+2",
+                        "ts": "2025-01-15T10:00:00Z"}"#;
+        assert_eq!(kinds(body), [(vec!["body"], "model_attributes_type")]);
+    }
+}

@@ -1,0 +1,189 @@
+//! The Prometheus registry and every metric the service exports. The names here are
+//! the ones listed in the README; change both together.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// The label value of `path` for requests that matched no route, so that a scan of
+/// random URLs adds no time series.
+pub const UNMATCHED_PATH: &str = "unmatched";
+
+/// Upper bounds of the latency buckets, in milliseconds.
+const LATENCY_BUCKETS_MS: &[f64] = &[
+    0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+];
+
+/// How a `/webhook` request ended: the `result` label and log field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookResult {
+    Created,
+    Duplicate,
+    InvalidSignature,
+    ValidationError,
+    PayloadTooLarge,
+    UnreadableBody,
+    Overloaded,
+    StoreUnavailable,
+}
+
+impl WebhookResult {
+    pub const ALL: [Self; 8] = [
+        Self::Created,
+        Self::Duplicate,
+        Self::InvalidSignature,
+        Self::ValidationError,
+        Self::PayloadTooLarge,
+        Self::UnreadableBody,
+        Self::Overloaded,
+        Self::StoreUnavailable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Duplicate => "duplicate",
+            Self::InvalidSignature => "invalid_signature",
+            Self::ValidationError => "validation_error",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnreadableBody => "unreadable_body",
+            Self::Overloaded => "overloaded",
+            Self::StoreUnavailable => "store_unavailable",
+        }
+    }
+}
+
+/// Every metric of the process, in its own registry.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    webhook_requests: IntCounterVec,
+    request_latency_ms: Histogram,
+    pub writer: WriterMetrics,
+}
+
+/// The group-commit writer's metrics.
+#[derive(Clone)]
+pub struct WriterMetrics {
+    pub batch_size: Histogram,
+    pub commit_latency_ms: Histogram,
+    pub queue_depth: IntGauge,
+}
+
+impl WriterMetrics {
+    pub fn observe_commit(&self, batch_size: usize, took: Duration) {
+        self.batch_size.observe(batch_size as f64);
+        self.commit_latency_ms.observe(took.as_secs_f64() * 1000.0);
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route template and status.",
+            ),
+            &["path", "status"],
+        )
+        .expect("valid metric");
+        let webhook_requests = IntCounterVec::new(
+            Opts::new(
+                "webhook_requests_total",
+                "POST /webhook requests by outcome.",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let request_latency_ms = Histogram::with_opts(
+            HistogramOpts::new(
+                "request_latency_ms",
+                "Time to answer a request, in milliseconds.",
+            )
+            .buckets(LATENCY_BUCKETS_MS.to_vec()),
+        )
+        .expect("valid metric");
+        let writer = WriterMetrics {
+            batch_size: Histogram::with_opts(
+                HistogramOpts::new(
+                    "webhook_write_batch_size",
+                    "Messages committed per write transaction.",
+                )
+                .buckets(prometheus::exponential_buckets(1.0, 2.0, 11).expect("valid buckets")),
+            )
+            .expect("valid metric"),
+            commit_latency_ms: Histogram::with_opts(
+                HistogramOpts::new(
+                    "webhook_write_commit_latency_ms",
+                    "Time to insert and commit one batch, in milliseconds.",
+                )
+                .buckets(LATENCY_BUCKETS_MS.to_vec()),
+            )
+            .expect("valid metric"),
+            queue_depth: IntGauge::new(
+                "webhook_write_queue_depth",
+                "Messages waiting for the writer after it took a batch.",
+            )
+            .expect("valid metric"),
+        };
+        for collector in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(webhook_requests.clone()),
+            Box::new(request_latency_ms.clone()),
+            Box::new(writer.batch_size.clone()),
+            Box::new(writer.commit_latency_ms.clone()),
+            Box::new(writer.queue_depth.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        for result in WebhookResult::ALL {
+            webhook_requests.with_label_values(&[result.as_str()]);
+        }
+        Self {
+            registry,
+            http_requests,
+            webhook_requests,
+            request_latency_ms,
+            writer,
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn observe_request(&self, path: &str, status: u16, latency_ms: f64) {
+        self.http_requests
+            .with_label_values(&[path, &status.to_string()])
+            .inc();
+        self.request_latency_ms.observe(latency_ms);
+    }
+
+    /// Counts one `/webhook` outcome.
+    pub fn observe_webhook(&self, result: WebhookResult) {
+        self.webhook_requests
+            .with_label_values(&[result.as_str()])
+            .inc();
+    }
+
+    /// The text exposition format and its content type.
+    pub fn render(&self) -> (String, String) {
+        let encoder = TextEncoder::new();
+        let mut buffer = Vec::new();
+        encoder
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("encoding to memory cannot fail");
+        (
+            String::from_utf8(buffer).expect("the text format is UTF-8"),
+            encoder.format_type().to_owned(),
+        )
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,123 @@
+//! `POST /webhook`: verify, parse, store, answer — in that order.
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::error::{ApiError, FieldError};
+use crate::message::Message;
+use crate::metrics::WebhookResult;
+use crate::signature::verify_signature;
+use crate::store::InsertOutcome;
+use crate::telemetry::WebhookLog;
+
+/// The header that carries the hex HMAC-SHA256 of the body.
+pub const SIGNATURE_HEADER: &str = "x-signature";
+
+pub async fn receive_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut message_id = None;
+    let outcome = ingest(&state, &headers, body, &mut message_id).await;
+    let result = match &outcome {
+        Ok(InsertOutcome::Created) => WebhookResult::Created,
+        Ok(InsertOutcome::Duplicate) => WebhookResult::Duplicate,
+        Err(ApiError::InvalidSignature) => WebhookResult::InvalidSignature,
+        Err(ApiError::Validation(_)) => WebhookResult::ValidationError,
+        Err(ApiError::PayloadTooLarge) => WebhookResult::PayloadTooLarge,
+        Err(ApiError::UnreadableBody) => WebhookResult::UnreadableBody,
+        Err(ApiError::Overloaded) => WebhookResult::Overloaded,
+        Err(ApiError::StoreUnavailable) => WebhookResult::StoreUnavailable,
+    };
+    let mut response = match outcome {
+        Ok(_) => Json(json!({"status": "ok"})).into_response(),
+        Err(error) => error.into_response(),
+    };
+    response
+        .extensions_mut()
+        .insert(WebhookLog { result, message_id });
+    response
+}
+
+async fn ingest(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    message_id: &mut Option<String>,
+) -> Result<InsertOutcome, ApiError> {
+    let body = read_body(headers, body, state.max_body_bytes).await?;
+    let signature = headers.get(SIGNATURE_HEADER).map(|value| value.as_bytes());
+    verify_signature(&state.secret, &body, signature).map_err(|_| ApiError::InvalidSignature)?;
+    check_content_type(headers)?;
+    let message = Message::from_json(&body).map_err(|errors| {
+        *message_id = readable_message_id(&body);
+        ApiError::Validation(errors)
+    })?;
+    *message_id = Some(message.message_id.clone());
+    Ok(state.store.insert(message).await?)
+}
+
+/// Reads at most `limit` bytes: a declared `Content-Length` over the limit is refused
+/// before reading, and a chunked body as soon as it passes the limit.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let too_large =
+            std::iter::successors(std::error::Error::source(&error), |source| source.source())
+                .any(|source| source.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::UnreadableBody
+        }
+    })
+}
+
+/// A body without `Content-Type` is read as JSON; one that names another type is refused.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        return Ok(());
+    }
+    Err(ApiError::Validation(vec![FieldError::new(
+        vec!["header", "content-type"],
+        "content_type",
+        "Content-Type should be application/json",
+    )]))
+}
+
+/// The `message_id` of an invalid body, when it has a readable one, for the log.
+fn readable_message_id(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct IdOnly {
+        message_id: String,
+    }
+    serde_json::from_slice::<IdOnly>(body)
+        .ok()
+        .map(|id| id.message_id)
+        .filter(|id| !id.is_empty())
+}
