@@ -1,1 +1,12 @@
+//! Black-box tests: each starts the real binary on port 0 with a fresh database and
+//! talks HTTP to it. `TEST_LOG=1` echoes the server's log lines.
 
+mod health;
+mod helpers;
+mod lifecycle;
+mod logging;
+mod messages;
+mod metrics;
+mod startup;
+mod stats;
+mod webhook;

@@ -1,0 +1,350 @@
+//! `TestApp`: the real binary on port 0 with a fresh database, its stdout captured
+//! as JSON log lines, and one method per endpoint.
+
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+pub const SECRET: &str = "test-secret";
+
+/// How long any wait in a test may take before it fails.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A running webhook-inbox process and an HTTP client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub database_dir: Arc<TempDir>,
+    env: Vec<(String, String)>,
+    child: Child,
+    output: Arc<Output>,
+}
+
+/// Everything the process wrote, line by line.
+#[derive(Default)]
+pub struct Output {
+    stdout: Mutex<Vec<String>>,
+    stderr: Mutex<Vec<String>>,
+    changed: Notify,
+}
+
+impl TestApp {
+    /// A new process on a fresh database file.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// A new process on a fresh database file, with extra environment variables.
+    pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
+        let database_dir = Arc::new(tempfile::tempdir().expect("temporary directory"));
+        Self::spawn_on(database_dir, env).await
+    }
+
+    /// A new process on the database in `database_dir`.
+    pub async fn spawn_on(database_dir: Arc<TempDir>, env: &[(&str, &str)]) -> Self {
+        let mut vars: Vec<(String, String)> = vec![
+            ("WEBHOOK_SECRET".into(), SECRET.into()),
+            ("HOST".into(), "127.0.0.1".into()),
+            ("PORT".into(), "0".into()),
+            ("LOG_LEVEL".into(), "INFO".into()),
+            (
+                "DATABASE_URL".into(),
+                format!("sqlite://{}", database_path(&database_dir).display()),
+            ),
+        ];
+        for (key, value) in env {
+            vars.retain(|(existing, _)| existing != key);
+            vars.push((key.to_string(), value.to_string()));
+        }
+        let (child, output, _readers) = launch(&vars);
+        let mut app = Self {
+            address: String::new(),
+            client: reqwest::Client::new(),
+            database_dir,
+            env: vars,
+            child,
+            output,
+        };
+        let listening = app
+            .wait_for_log(|line| line["message"] == "listening")
+            .await;
+        let port = listening["addr"]
+            .as_str()
+            .and_then(|addr| addr.rsplit(':').next())
+            .expect("the listening line names the address");
+        app.address = format!("http://127.0.0.1:{port}");
+        app
+    }
+
+    /// Stops this process gracefully and starts a new one on the same database.
+    pub async fn restart(self) -> Self {
+        let database_dir = self.database_dir.clone();
+        let env: Vec<(String, String)> = self.env.clone();
+        let status = self.stop().await;
+        assert!(status.success(), "graceful stop failed: {status}");
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Self::spawn_on(database_dir, &env).await
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub async fn stop(mut self) -> ExitStatus {
+        self.signal("TERM");
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("the process exits after SIGTERM")
+            .expect("wait for the process")
+    }
+
+    /// Sends a signal (`TERM`, `INT`, `KILL`) to the process.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("the process is running");
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        database_path(&self.database_dir)
+    }
+
+    pub fn sign(body: &[u8]) -> String {
+        sign(body)
+    }
+
+    /// POSTs `body` (serialized as is) with a correct signature.
+    pub async fn post_webhook(&self, body: &Value) -> reqwest::Response {
+        let bytes = serde_json::to_vec(body).expect("serialize");
+        let signature = sign(&bytes);
+        self.post_webhook_raw(bytes, Some(&signature)).await
+    }
+
+    /// POSTs raw bytes with the given signature header (none when `None`).
+    pub async fn post_webhook_raw(
+        &self,
+        body: impl Into<reqwest::Body>,
+        signature: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/webhook", self.address))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(signature) = signature {
+            request = request.header("x-signature", signature);
+        }
+        request.send().await.expect("POST /webhook")
+    }
+
+    /// GET `path_and_query`, e.g. `/messages?limit=2`.
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path_and_query}", self.address))
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// GET /messages with a raw query string; asserts 200 and returns the body.
+    pub async fn messages(&self, query: &str) -> Value {
+        json_ok(self.get(&format!("/messages?{query}")).await).await
+    }
+
+    /// GET /stats; asserts 200 and returns the body.
+    pub async fn stats(&self) -> Value {
+        json_ok(self.get("/stats").await).await
+    }
+
+    /// GET /metrics as text.
+    pub async fn metrics(&self) -> String {
+        let response = self.get("/metrics").await;
+        assert_eq!(response.status(), 200);
+        response.text().await.expect("metrics body")
+    }
+
+    /// Every stdout line so far, parsed; panics on a line that is not a JSON object.
+    pub fn logs(&self) -> Vec<Value> {
+        self.output
+            .stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|line| parse_log_line(line))
+            .collect()
+    }
+
+    /// Every stderr line so far.
+    pub fn stderr(&self) -> Vec<String> {
+        self.output.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until a log line matches `predicate` and returns it.
+    pub async fn wait_for_log(&mut self, predicate: impl Fn(&Value) -> bool) -> Value {
+        wait_for_line(&self.output, &mut self.child, predicate).await
+    }
+}
+
+/// Runs the binary with exactly `env` until it exits by itself (startup failures):
+/// its status, its stdout parsed as JSON lines, and its stderr.
+pub async fn run_to_exit(env: &[(&str, &str)]) -> (ExitStatus, Vec<Value>, Vec<String>) {
+    let vars: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (mut child, output, readers) = launch(&vars);
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("the process exits by itself")
+        .expect("wait for the process");
+    for reader in readers {
+        reader.await.expect("output reader");
+    }
+    let stdout = output
+        .stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|line| parse_log_line(line))
+        .collect();
+    let stderr = output.stderr.lock().unwrap().clone();
+    (status, stdout, stderr)
+}
+
+fn launch(vars: &[(String, String)]) -> (Child, Arc<Output>, Vec<JoinHandle<()>>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_webhook-inbox"));
+    command
+        .env_clear()
+        .envs(vars.iter().cloned())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().expect("start webhook-inbox");
+    let output = Arc::new(Output::default());
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let echo = std::env::var_os("TEST_LOG").is_some();
+    let mut readers = Vec::new();
+    for (stream, is_stdout) in [
+        (
+            Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+            true,
+        ),
+        (Box::new(stderr), false),
+    ] {
+        let output = output.clone();
+        readers.push(tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if echo {
+                    println!("{line}");
+                }
+                let target = if is_stdout {
+                    &output.stdout
+                } else {
+                    &output.stderr
+                };
+                target.lock().unwrap().push(line);
+                output.changed.notify_waiters();
+            }
+        }));
+    }
+    (child, output, readers)
+}
+
+async fn wait_for_line(
+    output: &Output,
+    child: &mut Child,
+    predicate: impl Fn(&Value) -> bool,
+) -> Value {
+    let found = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let notified = output.changed.notified();
+            let matching = output
+                .stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|line| parse_log_line(line))
+                .find(|line| predicate(line));
+            if let Some(line) = matching {
+                return line;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "webhook-inbox exited ({status}) before the expected log line; stdout: {:?}",
+                    output.stdout.lock().unwrap()
+                );
+            }
+            // Wake on new output, and now and then to notice an exit.
+            let _ = tokio::time::timeout(Duration::from_millis(100), notified).await;
+        }
+    })
+    .await;
+    found.expect("the expected log line appears")
+}
+
+/// Parses one stdout line, failing the test when it is not one JSON object.
+pub fn parse_log_line(line: &str) -> Value {
+    match serde_json::from_str::<Value>(line) {
+        Ok(value) if value.is_object() => value,
+        _ => panic!("stdout line is not a JSON object: {line:?}"),
+    }
+}
+
+fn database_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("app.db")
+}
+
+/// The lowercase hex HMAC-SHA256 of `body` under the test secret.
+pub fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key size");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A valid message with the given id; override fields with `with`.
+pub fn message(id: &str) -> Value {
+    json!({
+        "message_id": id,
+        "from": "+919876543210",
+        "to": "+14155550100",
+        "ts": "2025-01-15T10:00:00Z",
+        "text": "Hello"
+    })
+}
+
+/// `base` with the fields of `changes` replaced (a `null` change keeps the null).
+pub fn with(mut base: Value, changes: Value) -> Value {
+    for (key, value) in changes.as_object().expect("changes are an object") {
+        base[key] = value.clone();
+    }
+    base
+}
+
+/// Asserts a 200 and returns the JSON body.
+pub async fn json_ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body = response.text().await.expect("body");
+    assert_eq!(status, 200, "unexpected status; body: {body}");
+    serde_json::from_str(&body).expect("JSON body")
+}
+
+/// Asserts `status` and returns the JSON body.
+pub async fn json_with_status(response: reqwest::Response, status: u16) -> Value {
+    let actual = response.status();
+    let body = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|_| panic!("body is not JSON: {body:?}"))
+}
