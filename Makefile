@@ -1,7 +1,7 @@
 # webhook-inbox: `make run` serves on an embedded SQLite file; `make test` runs every test.
 CARGO ?= cargo
 
-.PHONY: run test lint up down logs build
+.PHONY: run test lint up down logs build bench
 
 ## Serve on ./data/app.db (needs WEBHOOK_SECRET in the environment).
 run:
@@ -29,3 +29,7 @@ down:
 
 logs:
 	docker compose logs -f api
+
+## Ingest benchmark (release build, fresh temporary database): throughput, latency, RSS.
+bench:
+	scripts/bench.sh

@@ -2,10 +2,11 @@
 //! waiting, inserts it in one transaction, commits once, then answers each request.
 //! One fsync serves a whole batch, and a 200 still means "on disk".
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use sqlx::SqlitePool;
+use sqlx::{QueryBuilder, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -13,9 +14,12 @@ use super::{InsertOutcome, StoreError};
 use crate::message::Message;
 pub use crate::metrics::WriterMetrics;
 
-const INSERT_MESSAGE: &str = "INSERT INTO messages \
-     (message_id, from_msisdn, to_msisdn, ts, ts_key, text, text_folded, created_at) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING";
+const INSERT_MESSAGES: &str = "INSERT INTO messages \
+     (message_id, from_msisdn, to_msisdn, ts, ts_key, text, text_folded, created_at) ";
+/// Rows take their ids back only when they were inserted.
+const ON_CONFLICT_RETURNING: &str = " ON CONFLICT (message_id) DO NOTHING RETURNING message_id";
+/// Rows per INSERT statement: few round trips to SQLite, few distinct statements to cache.
+const ROWS_PER_STATEMENT: usize = 64;
 
 type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
 
@@ -131,26 +135,35 @@ async fn run(
 async fn commit(pool: &SqlitePool, batch: &[Pending]) -> Result<Vec<InsertOutcome>, sqlx::Error> {
     let created_at = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
     let mut transaction = pool.begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for Pending { message, .. } in batch {
-        let inserted = sqlx::query(INSERT_MESSAGE)
-            .bind(&message.message_id)
-            .bind(&message.from)
-            .bind(&message.to)
-            .bind(message.ts.as_str())
-            .bind(message.ts.sort_key())
-            .bind(message.text.as_deref())
-            .bind(message.text.as_deref().map(super::fold_case))
-            .bind(&created_at)
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected();
-        outcomes.push(if inserted == 1 {
-            InsertOutcome::Created
-        } else {
-            InsertOutcome::Duplicate
+    let mut created = HashSet::with_capacity(batch.len());
+    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::new(INSERT_MESSAGES);
+        insert.push_values(chunk, |mut row, Pending { message, .. }| {
+            row.push_bind(&message.message_id)
+                .push_bind(&message.from)
+                .push_bind(&message.to)
+                .push_bind(message.ts.as_str())
+                .push_bind(message.ts.sort_key())
+                .push_bind(message.text.as_deref())
+                .push_bind(message.text.as_deref().map(super::fold_case))
+                .push_bind(&created_at);
         });
+        insert.push(ON_CONFLICT_RETURNING);
+        let ids: Vec<String> = insert
+            .build_query_scalar()
+            .fetch_all(&mut *transaction)
+            .await?;
+        created.extend(ids);
     }
     transaction.commit().await?;
-    Ok(outcomes)
+    // Only the first occurrence of an id in the batch can have created its row.
+    Ok(batch
+        .iter()
+        .map(
+            |pending| match created.remove(&pending.message.message_id) {
+                true => InsertOutcome::Created,
+                false => InsertOutcome::Duplicate,
+            },
+        )
+        .collect())
 }

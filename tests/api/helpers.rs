@@ -119,10 +119,6 @@ impl TestApp {
         database_path(&self.database_dir)
     }
 
-    pub fn sign(body: &[u8]) -> String {
-        sign(body)
-    }
-
     /// POSTs `body` (serialized as is) with a correct signature.
     pub async fn post_webhook(&self, body: &Value) -> reqwest::Response {
         let bytes = serde_json::to_vec(body).expect("serialize");

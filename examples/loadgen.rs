@@ -1,0 +1,304 @@
+//! Load generator for `POST /webhook`: pre-signs N messages, sends them over C
+//! keep-alive connections, prints throughput and latency, then checks through
+//! `/stats` that every accepted message is stored exactly once.
+//!
+//! cargo run --release --example loadgen -- --url http://127.0.0.1:8000 \
+//!     --messages 200000 --concurrency 64 [--duplicates 0.1] [--prefix run1]
+//! The secret comes from WEBHOOK_SECRET.
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use webhook_inbox::config::Secret;
+use webhook_inbox::signature::sign;
+
+struct Options {
+    url: String,
+    messages: usize,
+    concurrency: usize,
+    duplicates: f64,
+    prefix: String,
+    senders: usize,
+}
+
+struct Signed {
+    message_id: String,
+    body: Bytes,
+    signature: String,
+}
+
+#[derive(Default)]
+struct WorkerReport {
+    latencies_us: Vec<u32>,
+    non_200: usize,
+    accepted_ids: Vec<usize>,
+    errors: usize,
+}
+
+fn main() -> ExitCode {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("loadgen: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(run(options))
+}
+
+async fn run(options: Options) -> ExitCode {
+    let secret = match std::env::var("WEBHOOK_SECRET") {
+        Ok(secret) if !secret.is_empty() => Secret::new(secret),
+        _ => {
+            eprintln!("loadgen: WEBHOOK_SECRET is required");
+            return ExitCode::from(2);
+        }
+    };
+    let authority = options
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let requests = Arc::new(build_requests(&options, &secret));
+    let unique = requests
+        .iter()
+        .map(|request| request.message_id.as_str())
+        .collect::<HashSet<_>>()
+        .len();
+    let before = stored_total(&authority).await.unwrap_or(0);
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..options.concurrency)
+        .map(|_| tokio::spawn(worker(authority.clone(), requests.clone(), next.clone())))
+        .collect();
+    let mut report = WorkerReport::default();
+    for worker in workers {
+        let part = worker.await.expect("worker");
+        report.latencies_us.extend(part.latencies_us);
+        report.non_200 += part.non_200;
+        report.errors += part.errors;
+        report.accepted_ids.extend(part.accepted_ids);
+    }
+    let elapsed = started.elapsed();
+
+    let accepted_unique = report
+        .accepted_ids
+        .iter()
+        .map(|&index| requests[index].message_id.as_str())
+        .collect::<HashSet<_>>()
+        .len();
+    let after = stored_total(&authority).await.unwrap_or(0);
+    report.latencies_us.sort_unstable();
+    let percentile = |p: f64| {
+        let index = ((report.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(report.latencies_us.get(index).copied().unwrap_or(0)) / 1000.0
+    };
+    let sent = report.latencies_us.len();
+    println!(
+        "messages: {} ({} unique, {:.0}% duplicates), concurrency: {}",
+        options.messages,
+        unique,
+        options.duplicates * 100.0,
+        options.concurrency
+    );
+    println!(
+        "throughput: {:.0} requests/s ({sent} answered in {:.2} s)",
+        sent as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+        percentile(0.50),
+        percentile(0.90),
+        percentile(0.99),
+        percentile(1.0)
+    );
+    println!(
+        "non-200 answers: {}  transport errors: {}",
+        report.non_200, report.errors
+    );
+    let stored = after.saturating_sub(before);
+    let exact = stored == accepted_unique as u64;
+    println!(
+        "stored: {stored} new rows for {accepted_unique} accepted unique ids: {}",
+        if exact { "exactly once" } else { "MISMATCH" }
+    );
+    if exact && report.errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Every request, signed in advance so that signing costs nothing during the run.
+/// With `--duplicates d`, a fraction `d` of the requests repeat an earlier id.
+fn build_requests(options: &Options, secret: &Secret) -> Vec<Signed> {
+    let texts = [
+        "Hello",
+        "Order shipped",
+        "Your code is 123456",
+        "See you at 5",
+        "Thanks!",
+    ];
+    let mut unique_so_far = 0usize;
+    (0..options.messages)
+        .map(|index| {
+            let duplicate_every = if options.duplicates > 0.0 {
+                (1.0 / options.duplicates).round() as usize
+            } else {
+                0
+            };
+            let is_duplicate = duplicate_every > 0 && index % duplicate_every == duplicate_every - 1 && unique_so_far > 0;
+            let id_number = if is_duplicate {
+                // Spread duplicates over recent ids, as a retrying sender would.
+                unique_so_far - 1 - (index / duplicate_every) % unique_so_far.min(1000)
+            } else {
+                unique_so_far += 1;
+                unique_so_far - 1
+            };
+            let sender = id_number % options.senders.max(1);
+            let body = format!(
+                r#"{{"message_id":"{}-{id_number}","from":"+9198{sender:08}","to":"+14155550100","ts":"2025-01-15T{:02}:{:02}:{:02}.{:03}Z","text":"{} #{id_number}"}}"#,
+                options.prefix,
+                (id_number / 3_600_000) % 24,
+                (id_number / 60_000) % 60,
+                (id_number / 1000) % 60,
+                id_number % 1000,
+                texts[id_number % texts.len()],
+            );
+            let signature = sign(secret, body.as_bytes());
+            Signed {
+                message_id: format!("{}-{id_number}", options.prefix),
+                body: Bytes::from(body),
+                signature,
+            }
+        })
+        .collect()
+}
+
+/// One keep-alive connection, sending requests until none are left.
+async fn worker(
+    authority: String,
+    requests: Arc<Vec<Signed>>,
+    next: Arc<AtomicUsize>,
+) -> WorkerReport {
+    let mut report = WorkerReport::default();
+    let mut sender = None;
+    loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some(signed) = requests.get(index) else {
+            break;
+        };
+        if sender.is_none() {
+            sender = connect(&authority).await;
+        }
+        let Some(connection) = sender.as_mut() else {
+            report.errors += 1;
+            continue;
+        };
+        let request = Request::post("/webhook")
+            .header("host", authority.as_str())
+            .header("content-type", "application/json")
+            .header("x-signature", signed.signature.as_str())
+            .body(Full::new(signed.body.clone()))
+            .expect("request");
+        let started = Instant::now();
+        match send(connection, request).await {
+            Ok(200) => report.accepted_ids.push(index),
+            Ok(_) => report.non_200 += 1,
+            Err(()) => {
+                report.errors += 1;
+                sender = None;
+                continue;
+            }
+        }
+        let took = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+        report.latencies_us.push(took);
+    }
+    report
+}
+
+type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(authority: &str) -> Option<Connection> {
+    let stream = TcpStream::connect(authority).await.ok()?;
+    stream.set_nodelay(true).ok()?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(connection);
+    Some(sender)
+}
+
+async fn send(connection: &mut Connection, request: Request<Full<Bytes>>) -> Result<u16, ()> {
+    connection.ready().await.map_err(|_| ())?;
+    let response = connection.send_request(request).await.map_err(|_| ())?;
+    let status = response.status().as_u16();
+    response.into_body().collect().await.map_err(|_| ())?;
+    Ok(status)
+}
+
+/// `total_messages` from `/stats`.
+async fn stored_total(authority: &str) -> Option<u64> {
+    let mut connection = connect(authority).await?;
+    let request = Request::get("/stats")
+        .header("host", authority)
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    connection.ready().await.ok()?;
+    let response = tokio::time::timeout(Duration::from_secs(30), connection.send_request(request))
+        .await
+        .ok()?
+        .ok()?;
+    let body = response.into_body().collect().await.ok()?.to_bytes();
+    let stats: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    stats["total_messages"].as_u64()
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options {
+        url: "http://127.0.0.1:8000".to_owned(),
+        messages: 200_000,
+        concurrency: 64,
+        duplicates: 0.0,
+        prefix: format!("load{}", std::process::id()),
+        senders: 1000,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--url" => options.url = value()?,
+            "--messages" => {
+                options.messages = value()?.parse().map_err(|e| format!("--messages: {e}"))?
+            }
+            "--concurrency" => {
+                options.concurrency = value()?
+                    .parse()
+                    .map_err(|e| format!("--concurrency: {e}"))?
+            }
+            "--duplicates" => {
+                options.duplicates = value()?.parse().map_err(|e| format!("--duplicates: {e}"))?
+            }
+            "--prefix" => options.prefix = value()?,
+            "--senders" => {
+                options.senders = value()?.parse().map_err(|e| format!("--senders: {e}"))?
+            }
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if !(0.0..1.0).contains(&options.duplicates) || options.concurrency == 0 {
+        return Err("--duplicates must be in [0, 1) and --concurrency positive".to_owned());
+    }
+    Ok(options)
+}
