@@ -1,1 +1,149 @@
+use futures::future::join_all;
+use serde_json::{json, Value};
 
+use crate::helpers::{message, with, TestApp};
+
+/// Posts every body concurrently and asserts each answer is 200.
+async fn post_all(app: &TestApp, bodies: &[Value]) {
+    let responses = join_all(bodies.iter().map(|body| app.post_webhook(body))).await;
+    for (response, body) in responses.into_iter().zip(bodies) {
+        assert_eq!(response.status(), 200, "posting {body}");
+    }
+}
+
+/// One message per `(message_id, from, ts)`.
+fn messages(rows: &[(&str, &str, &str)]) -> Vec<Value> {
+    rows.iter()
+        .map(|&(id, from, ts)| with(message(id), json!({"from": from, "ts": ts})))
+        .collect()
+}
+
+/// The twelve-digit sender number `n`, so that text order is numeric order.
+fn sender(n: u32) -> String {
+    format!("+9100000000{n:02}")
+}
+
+#[tokio::test]
+async fn stats_reports_zeros_and_nulls_for_an_empty_store() {
+    let app = TestApp::spawn().await;
+
+    assert_eq!(
+        app.stats().await,
+        json!({"total_messages": 0, "senders_count": 0, "messages_per_sender": [],
+               "first_message_ts": null, "last_message_ts": null})
+    );
+}
+
+#[tokio::test]
+async fn stats_lists_the_top_ten_senders_by_count_then_by_sender() {
+    let app = TestApp::spawn().await;
+    // Sender n sends counts[n - 1] messages; several counts tie, also at the cut-off.
+    let counts = [1, 5, 3, 5, 2, 1, 4, 3, 2, 6, 1, 2];
+    let bodies: Vec<Value> = (1..=12u32)
+        .rev()
+        .flat_map(|n| {
+            (0..counts[n as usize - 1]).map(move |i| {
+                with(
+                    message(&format!("s{n}-{i}")),
+                    json!({"from": sender(n), "ts": format!("2025-01-15T10:00:{i:02}Z")}),
+                )
+            })
+        })
+        .collect();
+    post_all(&app, &bodies).await;
+
+    let stats = app.stats().await;
+
+    let expected: Vec<Value> = [
+        (10, 6),
+        (2, 5),
+        (4, 5),
+        (7, 4),
+        (3, 3),
+        (8, 3),
+        (5, 2),
+        (9, 2),
+        (12, 2),
+        (1, 1),
+    ]
+    .into_iter()
+    .map(|(n, count)| json!({"from": sender(n), "count": count}))
+    .collect();
+    assert_eq!(stats["messages_per_sender"], json!(expected));
+    assert_eq!(stats["total_messages"], 35);
+    assert_eq!(stats["senders_count"], 12);
+}
+
+#[tokio::test]
+async fn stats_does_not_count_a_redelivered_message_twice() {
+    let app = TestApp::spawn().await;
+    let first = with(
+        message("m1"),
+        json!({"from": sender(1), "ts": "2025-01-15T10:00:00Z"}),
+    );
+    post_all(&app, std::slice::from_ref(&first)).await;
+    // The same id again: identical, from another sender, at other times, and all at once.
+    let changed = with(
+        first.clone(),
+        json!({"from": sender(2), "ts": "2025-01-20T10:00:00Z"}),
+    );
+    let earlier = with(first.clone(), json!({"ts": "2025-01-01T00:00:00Z"}));
+    post_all(&app, &[first.clone(), changed, earlier]).await;
+    let burst = with(
+        message("m2"),
+        json!({"from": sender(1), "ts": "2025-01-15T11:00:00Z"}),
+    );
+    post_all(&app, &vec![burst; 8]).await;
+
+    assert_eq!(
+        app.stats().await,
+        json!({"total_messages": 2, "senders_count": 1,
+               "messages_per_sender": [{"from": sender(1), "count": 2}],
+               "first_message_ts": "2025-01-15T10:00:00Z",
+               "last_message_ts": "2025-01-15T11:00:00Z"})
+    );
+}
+
+#[tokio::test]
+async fn stats_first_and_last_ts_compare_instants_not_strings() {
+    let app = TestApp::spawn().await;
+    let alice = "+911111111111";
+    // As text, "10:00:00.5Z" sorts before "10:00:00Z"; as instants it is after.
+    post_all(
+        &app,
+        &messages(&[
+            ("a", alice, "2025-01-15T10:00:00.5Z"),
+            ("b", alice, "2025-01-15T10:00:00Z"),
+        ]),
+    )
+    .await;
+
+    let stats = app.stats().await;
+
+    assert_eq!(stats["first_message_ts"], "2025-01-15T10:00:00Z");
+    assert_eq!(stats["last_message_ts"], "2025-01-15T10:00:00.5Z");
+}
+
+#[tokio::test]
+async fn stats_first_and_last_ts_span_days_and_are_returned_exactly_as_received() {
+    let app = TestApp::spawn().await;
+    let alice = "+911111111111";
+    post_all(
+        &app,
+        &messages(&[
+            ("a", alice, "2025-01-10T08:00:00.000Z"),
+            ("b", alice, "2025-01-15T10:00:00.5Z"),
+            ("c", alice, "2025-01-09T23:59:59.250Z"),
+            // After "…00.5Z" as an instant, before it as text.
+            ("d", alice, "2025-01-15T10:00:00.50001Z"),
+            ("e", alice, "2025-01-12T00:00:00Z"),
+        ]),
+    )
+    .await;
+
+    let stats = app.stats().await;
+
+    assert_eq!(stats["first_message_ts"], "2025-01-09T23:59:59.250Z");
+    assert_eq!(stats["last_message_ts"], "2025-01-15T10:00:00.50001Z");
+    assert_eq!(stats["total_messages"], 5);
+}
