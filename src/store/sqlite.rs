@@ -1,6 +1,7 @@
 //! Opening the SQLite database: connection settings, migrations, and the split
 //! between the single writer and the pool of readers.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::writer::{WriteQueue, WriterMetrics};
+use super::writer::{Durability, WriteQueue, WriterMetrics};
 use crate::config::{DatabaseLocation, Synchronous};
 
 /// The schema, embedded in the binary and applied at startup.
@@ -37,11 +38,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if missing) the database, applies migrations and starts the writer.
     pub async fn open(options: &StoreOptions, metrics: WriterMetrics) -> Result<Self, sqlx::Error> {
-        let synchronous = match options.synchronous {
-            Synchronous::Full => SqliteSynchronous::Full,
-            Synchronous::Normal => SqliteSynchronous::Normal,
-        };
-        let (write_pool, read_pool) = match &options.location {
+        let (write_pool, read_pool, durability) = match &options.location {
             DatabaseLocation::Memory => {
                 // Every connection to `:memory:` would be a new, empty database, and
                 // the database lives only while a connection is open: one connection,
@@ -54,7 +51,7 @@ impl Store {
                     .max_lifetime(None)
                     .connect_with(connect)
                     .await?;
-                (pool.clone(), pool)
+                (pool.clone(), pool, Durability::AtCommit)
             }
             DatabaseLocation::File(path) => {
                 if let Some(parent) = path
@@ -63,30 +60,45 @@ impl Store {
                 {
                     std::fs::create_dir_all(parent)?;
                 }
+                // Commits do not sync; the writer syncs the WAL before answering
+                // (see `writer`), unless SQLITE_SYNCHRONOUS=NORMAL says not to.
                 let connect = SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(synchronous)
+                    .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(BUSY_TIMEOUT);
+                // The write connection lives as long as the process, so the WAL file
+                // the writer syncs is never deleted under it.
                 let write_pool = SqlitePoolOptions::new()
                     .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
                     .connect_with(connect.clone())
                     .await?;
                 let read_pool = SqlitePoolOptions::new()
                     .max_connections(options.read_connections)
                     .connect_with(connect)
                     .await?;
-                (write_pool, read_pool)
+                let durability = match options.synchronous {
+                    Synchronous::Full => Durability::SyncWal(wal_path(path)),
+                    Synchronous::Normal => Durability::AtCommit,
+                };
+                (write_pool, read_pool, durability)
             }
         };
         MIGRATOR.run(&write_pool).await?;
+        if let DatabaseLocation::File(path) = &options.location {
+            sync_directory_of(path)?;
+        }
         let writer = WriteQueue::start(
             write_pool,
+            durability,
             options.write_queue_capacity,
             options.write_batch_max,
             metrics,
-        );
+        )?;
         Ok(Self {
             reader: read_pool,
             writer,
@@ -108,10 +120,7 @@ impl Store {
         if applied.unwrap_or(0) < latest {
             return Err("schema: migrations are not applied".to_owned());
         }
-        if self.writer.is_closed() {
-            return Err("writer: not running".to_owned());
-        }
-        Ok(())
+        self.writer.health().map_err(str::to_owned)
     }
 
     /// Commits what is queued, stops the writer and closes every connection.
@@ -119,4 +128,20 @@ impl Store {
         self.writer.close().await;
         self.reader.close().await;
     }
+}
+
+/// SQLite's write-ahead log beside `database`.
+fn wal_path(database: &Path) -> PathBuf {
+    let mut wal = database.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// Makes the names of the database and WAL files durable, not only their contents.
+fn sync_directory_of(database: &Path) -> std::io::Result<()> {
+    let directory = match database.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(directory)?.sync_all()
 }

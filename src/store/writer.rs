@@ -1,14 +1,22 @@
 //! Group commit: requests queue their message and wait; one task takes everything
-//! waiting, inserts it in one transaction, commits once, then answers each request.
-//! One fsync serves a whole batch, and a 200 still means "on disk".
+//! waiting, inserts it in one transaction and commits once; each request is answered
+//! only when its batch is durable. One fsync serves a whole batch (or several), and a
+//! 200 still means "on disk".
+//!
+//! Durability is pipelined: the connection commits without syncing
+//! (`synchronous=NORMAL`), and a second task `fdatasync`s the WAL file, then answers
+//! the batches that sync covers, while the writer already inserts the next batch. A
+//! transaction in WAL mode is durable once its frames in the WAL are on disk, which is
+//! exactly what `synchronous=FULL` would wait for inside the commit.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use sqlx::{QueryBuilder, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use super::{InsertOutcome, StoreError};
 use crate::message::Message;
@@ -21,10 +29,27 @@ const ON_CONFLICT_RETURNING: &str = " ON CONFLICT (message_id) DO NOTHING RETURN
 /// Rows per INSERT statement: few round trips to SQLite, few distinct statements to cache.
 const ROWS_PER_STATEMENT: usize = 64;
 
+/// Committed batches that may wait for their sync at once; beyond that the writer
+/// waits too, so a slow disk pushes back on the queue instead of growing memory.
+const BATCHES_AWAITING_SYNC: usize = 16;
+
 type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
 
-/// How to stop the writer: the signal to send, and the task to wait for.
-type Stop = (oneshot::Sender<()>, JoinHandle<()>);
+/// A committed batch: who to answer, and what to tell each of them.
+type Committed = Vec<(Reply, InsertOutcome)>;
+
+/// When a committed batch may be answered.
+#[derive(Clone, Debug)]
+pub enum Durability {
+    /// At commit: nothing to sync (an in-memory database, or `SQLITE_SYNCHRONOUS=NORMAL`,
+    /// which accepts losing the last commits on power loss).
+    AtCommit,
+    /// After an `fdatasync` of this WAL file that started after the commit.
+    SyncWal(PathBuf),
+}
+
+/// How to stop the writer: the signal to send, and the signal that it has finished.
+type Stop = (oneshot::Sender<()>, oneshot::Receiver<()>);
 
 struct Pending {
     message: Message,
@@ -36,23 +61,45 @@ struct Pending {
 pub struct WriteQueue {
     sender: mpsc::Sender<Pending>,
     stop: Arc<Mutex<Option<Stop>>>,
+    failed: Arc<AtomicBool>,
 }
 
 impl WriteQueue {
-    /// Starts the writer task on `pool` (which should hold one connection).
+    /// Starts the writer on `pool` (which should hold one connection), on a thread of
+    /// its own: its round trips to SQLite then never wait behind HTTP work for a turn
+    /// on the request runtime (measured: +10% ingest throughput on two cores).
     pub fn start(
         pool: SqlitePool,
+        durability: Durability,
         capacity: usize,
         batch_max: usize,
         metrics: WriterMetrics,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel(capacity);
         let (stop_sender, stop_receiver) = oneshot::channel();
-        let task = tokio::spawn(run(pool, receiver, stop_receiver, batch_max, metrics));
-        Self {
+        let failed = Arc::new(AtomicBool::new(false));
+        let writer = Writer {
+            pool,
+            durability,
+            batch_max,
+            metrics,
+            failed: failed.clone(),
+        };
+        let (finished_sender, finished) = oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("webhook-writer".into())
+            .spawn(move || {
+                runtime.block_on(writer.run(receiver, stop_receiver));
+                let _ = finished_sender.send(());
+            })?;
+        Ok(Self {
             sender,
-            stop: Arc::new(Mutex::new(Some((stop_sender, task)))),
-        }
+            stop: Arc::new(Mutex::new(Some((stop_sender, finished)))),
+            failed,
+        })
     }
 
     /// Queues `message` and waits until its batch is committed (or failed).
@@ -71,64 +118,147 @@ impl WriteQueue {
             .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer has stopped".to_owned())))
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.sender.is_closed()
+    /// Why the writer cannot take messages, if it cannot.
+    pub fn health(&self) -> Result<(), &'static str> {
+        if self.failed.load(Ordering::Acquire) {
+            Err("writer: syncing the WAL failed; restart the service")
+        } else if self.sender.is_closed() {
+            Err("writer: not running")
+        } else {
+            Ok(())
+        }
     }
 
     /// Stops taking messages, commits what is queued, and waits for the writer to end.
     pub async fn close(&self) {
         let stop = self.stop.lock().expect("writer stop lock").take();
-        if let Some((stop, task)) = stop {
+        if let Some((stop, finished)) = stop {
             let _ = stop.send(());
-            let _ = task.await;
+            let _ = finished.await;
         }
     }
 }
 
-async fn run(
+struct Writer {
     pool: SqlitePool,
-    mut receiver: mpsc::Receiver<Pending>,
-    mut stop: oneshot::Receiver<()>,
+    durability: Durability,
     batch_max: usize,
     metrics: WriterMetrics,
-) {
-    let mut batch = Vec::with_capacity(batch_max);
-    let mut stopping = false;
-    loop {
-        tokio::select! {
-            received = receiver.recv_many(&mut batch, batch_max) => {
-                if received == 0 {
-                    break;
+    failed: Arc<AtomicBool>,
+}
+
+impl Writer {
+    async fn run(self, mut receiver: mpsc::Receiver<Pending>, mut stop: oneshot::Receiver<()>) {
+        let (committed, to_sync) = mpsc::channel(BATCHES_AWAITING_SYNC);
+        let syncer = match &self.durability {
+            Durability::SyncWal(wal) => Some(tokio::spawn(answer_when_synced(
+                wal.clone(),
+                to_sync,
+                self.failed.clone(),
+            ))),
+            Durability::AtCommit => None,
+        };
+        let mut batch = Vec::with_capacity(self.batch_max);
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                received = receiver.recv_many(&mut batch, self.batch_max) => {
+                    if received == 0 {
+                        break;
+                    }
+                }
+                _ = &mut stop, if !stopping => {
+                    // Messages already queued are still received and committed.
+                    stopping = true;
+                    receiver.close();
+                    continue;
                 }
             }
-            _ = &mut stop, if !stopping => {
-                // Messages already queued are still received and committed.
-                stopping = true;
+            if self.failed.load(Ordering::Acquire) {
+                // A failed WAL sync may have dropped pages the kernel still had: nothing
+                // written after it can be promised, so nothing more is accepted.
                 receiver.close();
+                answer_unavailable(
+                    batch.drain(..).map(|pending| pending.reply),
+                    "WAL sync failed",
+                );
                 continue;
             }
+            self.metrics.queue_depth.set(receiver.len() as i64);
+            let started = Instant::now();
+            let outcome = commit(&self.pool, &batch).await;
+            self.metrics.observe_commit(batch.len(), started.elapsed());
+            let replies = batch.drain(..).map(|pending| pending.reply);
+            match outcome {
+                Ok(outcomes) => {
+                    let answers: Committed = replies.zip(outcomes).collect();
+                    match syncer {
+                        Some(_) => {
+                            if let Err(unsent) = committed.send(answers).await {
+                                answer_unavailable(
+                                    unsent.0.into_iter().map(|(reply, _)| reply),
+                                    "syncer stopped",
+                                );
+                            }
+                        }
+                        None => answer(answers, Ok(())),
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(error = %error, "could not commit a batch of webhooks");
+                    answer_unavailable(replies, &error.to_string());
+                }
+            }
         }
-        metrics.queue_depth.set(receiver.len() as i64);
-        let started = Instant::now();
-        let outcome = commit(&pool, &batch).await;
-        metrics.observe_commit(batch.len(), started.elapsed());
-        match outcome {
-            Ok(outcomes) => {
-                for (pending, outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = pending.reply.send(Ok(outcome));
-                }
-            }
-            Err(error) => {
-                tracing::error!(error = %error, batch = batch.len(), "could not commit a batch of webhooks");
-                for pending in batch.drain(..) {
-                    let _ = pending
-                        .reply
-                        .send(Err(StoreError::Unavailable(error.to_string())));
-                }
-            }
+        drop(committed);
+        if let Some(syncer) = syncer {
+            let _ = syncer.await;
+        }
+        self.pool.close().await;
+    }
+}
+
+/// Syncs the WAL once for everything committed so far, then answers it; repeats.
+async fn answer_when_synced(
+    wal: PathBuf,
+    mut to_sync: mpsc::Receiver<Committed>,
+    failed: Arc<AtomicBool>,
+) {
+    let mut waiting = Vec::new();
+    while to_sync.recv_many(&mut waiting, BATCHES_AWAITING_SYNC).await > 0 {
+        let path = wal.clone();
+        let synced = tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_data())
+            .await
+            .unwrap_or_else(|join| Err(std::io::Error::other(join)));
+        if let Err(error) = &synced {
+            tracing::error!(error = %error, wal = %wal.display(), "could not sync the WAL; refusing further writes");
+            failed.store(true, Ordering::Release);
+        }
+        for batch in waiting.drain(..) {
+            answer(
+                batch,
+                synced
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|error| error.to_string()),
+            );
         }
     }
-    pool.close().await;
+}
+
+fn answer(batch: Committed, durable: Result<(), String>) {
+    for (reply, outcome) in batch {
+        let _ = reply.send(match &durable {
+            Ok(()) => Ok(outcome),
+            Err(reason) => Err(StoreError::Unavailable(reason.clone())),
+        });
+    }
+}
+
+fn answer_unavailable(replies: impl Iterator<Item = Reply>, reason: &str) {
+    for reply in replies {
+        let _ = reply.send(Err(StoreError::Unavailable(reason.to_owned())));
+    }
 }
 
 /// Inserts `batch` in one transaction; learns per row whether it was new.
