@@ -297,3 +297,74 @@ async fn commit(pool: &SqlitePool, batch: &[Pending]) -> Result<Vec<InsertOutcom
         )
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    use super::*;
+    use crate::store::sqlite::MIGRATOR;
+    use crate::timestamp::Timestamp;
+
+    fn pending(id: &str, text: &str) -> Pending {
+        Pending {
+            message: Message {
+                message_id: id.to_owned(),
+                from: "+1".to_owned(),
+                to: "+2".to_owned(),
+                ts: Timestamp::parse("2025-01-15T10:00:00Z").unwrap(),
+                text: Some(text.to_owned()),
+            },
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_batch_holding_an_id_several_times_creates_it_once_and_keeps_the_first() {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        MIGRATOR.run(&pool).await.unwrap();
+        commit(&pool, &[pending("old", "stored earlier")])
+            .await
+            .unwrap();
+
+        let batch = [
+            pending("a", "first a"),
+            pending("b", "first b"),
+            pending("a", "second a"),
+            pending("old", "again"),
+            pending("b", "second b"),
+            pending("c", "only c"),
+        ];
+        let outcomes = commit(&pool, &batch).await.unwrap();
+
+        use InsertOutcome::{Created, Duplicate};
+        assert_eq!(
+            outcomes,
+            [Created, Created, Duplicate, Duplicate, Duplicate, Created]
+        );
+        let texts: Vec<(String, String)> =
+            sqlx::query_as("SELECT message_id, text FROM messages ORDER BY message_id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let expected = [
+            ("a", "first a"),
+            ("b", "first b"),
+            ("c", "only c"),
+            ("old", "stored earlier"),
+        ];
+        assert_eq!(
+            texts,
+            expected.map(|(id, text)| (id.to_owned(), text.to_owned()))
+        );
+        let total: i64 = sqlx::query_scalar("SELECT messages FROM message_totals")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(total, 4);
+    }
+}

@@ -1,8 +1,6 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection};
 
 use crate::helpers::{json_ok, TestApp};
 
@@ -33,7 +31,8 @@ async fn ready_answers_503_naming_the_schema_when_migrations_are_not_recorded() 
     let app = TestApp::spawn().await;
     json_ok(app.get("/health/ready").await).await;
 
-    tamper_with_database(&app, "DELETE FROM _sqlx_migrations").await;
+    app.tamper_with_database("DELETE FROM _sqlx_migrations")
+        .await;
     let body = wait_for_not_ready(&app).await;
 
     assert_ne!(body["status"], "ok");
@@ -50,7 +49,8 @@ async fn ready_answers_503_naming_the_schema_when_migrations_are_not_recorded() 
 async fn ready_answers_503_when_the_migrations_table_is_gone() {
     let app = TestApp::spawn().await;
 
-    tamper_with_database(&app, "DROP TABLE _sqlx_migrations").await;
+    app.tamper_with_database("DROP TABLE _sqlx_migrations")
+        .await;
     let body = wait_for_not_ready(&app).await;
 
     assert_ne!(body["status"], "ok");
@@ -58,21 +58,6 @@ async fn ready_answers_503_when_the_migrations_table_is_gone() {
         body["detail"].as_str().is_some_and(|d| !d.is_empty()),
         "the 503 body says which check failed: {body}"
     );
-}
-
-/// Runs `statement` on the app's database file through a connection of our own.
-async fn tamper_with_database(app: &TestApp, statement: &str) {
-    let mut connection = SqliteConnectOptions::new()
-        .filename(app.database_path())
-        .busy_timeout(Duration::from_secs(10))
-        .connect()
-        .await
-        .expect("open the app's database");
-    sqlx::query(statement)
-        .execute(&mut connection)
-        .await
-        .expect("tamper with the database");
-    connection.close().await.expect("close");
 }
 
 /// Polls `/health/ready` until it answers 503 and returns that JSON body.

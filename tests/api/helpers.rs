@@ -9,6 +9,8 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -117,6 +119,26 @@ impl TestApp {
 
     pub fn database_path(&self) -> PathBuf {
         database_path(&self.database_dir)
+    }
+
+    /// A connection of the test's own to the app's database file, for tampering.
+    pub async fn open_database(&self) -> SqliteConnection {
+        SqliteConnectOptions::new()
+            .filename(self.database_path())
+            .busy_timeout(Duration::from_secs(10))
+            .connect()
+            .await
+            .expect("open the app's database")
+    }
+
+    /// Runs `statement` on the app's database through a connection of the test's own.
+    pub async fn tamper_with_database(&self, statement: &str) {
+        let mut connection = self.open_database().await;
+        sqlx::query(statement)
+            .execute(&mut connection)
+            .await
+            .expect("tamper with the database");
+        connection.close().await.expect("close");
     }
 
     /// POSTs `body` (serialized as is) with a correct signature.

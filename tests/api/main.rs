@@ -10,3 +10,4 @@ mod metrics;
 mod startup;
 mod stats;
 mod webhook;
+mod writer;
