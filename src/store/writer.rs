@@ -151,11 +151,14 @@ impl Writer {
     async fn run(self, mut receiver: mpsc::Receiver<Pending>, mut stop: oneshot::Receiver<()>) {
         let (committed, to_sync) = mpsc::channel(BATCHES_AWAITING_SYNC);
         let syncer = match &self.durability {
-            Durability::SyncWal(wal) => Some(tokio::spawn(answer_when_synced(
-                wal.clone(),
-                to_sync,
-                self.failed.clone(),
-            ))),
+            Durability::SyncWal(wal) => {
+                let (wal, failed) = (WalFile::new(wal.clone()), self.failed.clone());
+                Some(
+                    std::thread::Builder::new()
+                        .name("webhook-wal-sync".into())
+                        .spawn(move || answer_when_synced(wal, to_sync, &failed)),
+                )
+            }
             Durability::AtCommit => None,
         };
         let mut batch = Vec::with_capacity(self.batch_max);
@@ -211,38 +214,60 @@ impl Writer {
             }
         }
         drop(committed);
-        if let Some(syncer) = syncer {
-            let _ = syncer.await;
+        // This thread is the writer's own: waiting here blocks no one else.
+        if let Some(Ok(syncer)) = syncer {
+            let _ = syncer.join();
         }
         self.pool.close().await;
     }
 }
 
-/// Syncs the WAL once for everything committed so far, then answers it; repeats.
-async fn answer_when_synced(
-    wal: PathBuf,
+/// Syncs the WAL once for everything committed so far, then answers it; repeats
+/// until the writer hangs up. Runs on a thread of its own, as `fdatasync` blocks.
+fn answer_when_synced(
+    mut wal: WalFile,
     mut to_sync: mpsc::Receiver<Committed>,
-    failed: Arc<AtomicBool>,
+    failed: &AtomicBool,
 ) {
     let mut waiting = Vec::new();
-    while to_sync.recv_many(&mut waiting, BATCHES_AWAITING_SYNC).await > 0 {
-        let path = wal.clone();
-        let synced = tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_data())
-            .await
-            .unwrap_or_else(|join| Err(std::io::Error::other(join)));
+    while let Some(first) = to_sync.blocking_recv() {
+        waiting.push(first);
+        while let Ok(more) = to_sync.try_recv() {
+            waiting.push(more);
+        }
+        let synced = wal.sync();
         if let Err(error) = &synced {
-            tracing::error!(error = %error, wal = %wal.display(), "could not sync the WAL; refusing further writes");
+            tracing::error!(error = %error, wal = %wal.path.display(), "could not sync the WAL; refusing further writes");
             failed.store(true, Ordering::Release);
         }
+        let durable = synced.map_err(|error| error.to_string());
         for batch in waiting.drain(..) {
-            answer(
-                batch,
-                synced
-                    .as_ref()
-                    .map(|_| ())
-                    .map_err(|error| error.to_string()),
-            );
+            answer(batch, durable.clone());
         }
+    }
+}
+
+/// The WAL file, kept open between syncs and opened again if SQLite replaced it.
+struct WalFile {
+    path: PathBuf,
+    open: Option<(std::fs::File, u64)>,
+}
+
+impl WalFile {
+    fn new(path: PathBuf) -> Self {
+        Self { path, open: None }
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let inode = std::fs::metadata(&self.path)?.ino();
+        let file = match self.open.take() {
+            Some((file, open_inode)) if open_inode == inode => file,
+            _ => std::fs::File::open(&self.path)?,
+        };
+        let synced = file.sync_data();
+        self.open = Some((file, inode));
+        synced
     }
 }
 
