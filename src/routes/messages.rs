@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError};
 use crate::message::{timestamp, StoredMessage};
-use crate::store::MessageFilter;
+use crate::store::{Cursor, MessageFilter, PageStart};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 100;
@@ -21,6 +21,8 @@ pub struct MessagesPage {
     total: u64,
     limit: u32,
     offset: u64,
+    /// Pass as `?cursor=` (with the same filters) for the next page; null on the last.
+    next_cursor: Option<String>,
 }
 
 pub async fn list_messages(
@@ -30,13 +32,18 @@ pub async fn list_messages(
     let params = ListParams::parse(query.as_deref().unwrap_or_default())?;
     let page = state
         .store
-        .list(&params.filter, params.limit, params.offset)
+        .list(&params.filter, params.limit, &params.start)
         .await?;
+    let offset = match params.start {
+        PageStart::Offset(offset) => offset,
+        PageStart::After(_) => 0,
+    };
     Ok(Json(MessagesPage {
         data: page.data,
         total: page.total,
         limit: params.limit,
-        offset: params.offset,
+        offset,
+        next_cursor: page.next.map(|cursor| cursor.encode()),
     }))
 }
 
@@ -45,7 +52,7 @@ pub async fn list_messages(
 struct ListParams {
     filter: MessageFilter,
     limit: u32,
-    offset: u64,
+    start: PageStart,
 }
 
 impl ListParams {
@@ -56,8 +63,9 @@ impl ListParams {
         let mut params = Self {
             filter: MessageFilter::default(),
             limit: DEFAULT_LIMIT,
-            offset: 0,
+            start: PageStart::Offset(0),
         };
+        let mut cursor = None;
         let mut seen: Vec<&'static str> = Vec::new();
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
             let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -89,9 +97,17 @@ impl ListParams {
                 }
                 "offset" => {
                     if let Some(offset) = integer(&value, name, 0, i64::MAX as u64, &mut errors) {
-                        params.offset = offset;
+                        params.start = PageStart::Offset(offset);
                     }
                 }
+                "cursor" => match Cursor::decode(&value) {
+                    Some(decoded) => cursor = Some(decoded),
+                    None => errors.push(FieldError::new(
+                        vec!["query", "cursor"],
+                        "cursor_invalid",
+                        "Input should be a next_cursor value returned by this service",
+                    )),
+                },
                 "since" => {
                     params.filter.since = timestamp(&value, &["query", "since"], &mut errors);
                 }
@@ -106,6 +122,16 @@ impl ListParams {
                 _ => {}
             }
         }
+        if let Some(cursor) = cursor {
+            if seen.contains(&"offset") {
+                errors.push(FieldError::new(
+                    vec!["query", "cursor"],
+                    "cursor_with_offset",
+                    "Give either cursor or offset, not both",
+                ));
+            }
+            params.start = PageStart::After(cursor);
+        }
         if errors.is_empty() {
             Ok(params)
         } else {
@@ -115,7 +141,7 @@ impl ListParams {
 }
 
 fn known_name(name: &str) -> Option<&'static str> {
-    ["limit", "offset", "from", "since", "q"]
+    ["limit", "offset", "cursor", "from", "since", "q"]
         .into_iter()
         .find(|known| *known == name)
 }
@@ -179,7 +205,10 @@ mod tests {
     #[test]
     fn defaults_apply_when_nothing_is_given() {
         let params = ListParams::parse("").unwrap();
-        assert_eq!((params.limit, params.offset), (DEFAULT_LIMIT, 0));
+        assert_eq!(
+            (params.limit, params.start),
+            (DEFAULT_LIMIT, PageStart::Offset(0))
+        );
         assert!(params.filter.from.is_none() && params.filter.q.is_none());
     }
 
@@ -237,6 +266,21 @@ mod tests {
         assert_eq!(
             errors("since="),
             [(vec!["query", "since"], "datetime_parsing")]
+        );
+    }
+
+    #[test]
+    fn a_cursor_must_be_one_of_ours_and_excludes_offset() {
+        assert_eq!(
+            errors("cursor=abc"),
+            [(vec!["query", "cursor"], "cursor_invalid")]
+        );
+        let token = hex::encode("2025-01-15T10:00:00.000000000Zm1");
+        let params = ListParams::parse(&format!("cursor={token}")).unwrap();
+        assert!(matches!(params.start, PageStart::After(_)));
+        assert_eq!(
+            errors(&format!("cursor={token}&offset=0")),
+            [(vec!["query", "cursor"], "cursor_with_offset")]
         );
     }
 

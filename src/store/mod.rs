@@ -1,6 +1,7 @@
 //! Where messages live: the write queue that commits them in groups, and the reads
 //! behind `/messages`, `/stats` and readiness.
 
+mod cursor;
 mod reads;
 mod sqlite;
 mod writer;
@@ -10,6 +11,7 @@ use serde::Serialize;
 use crate::message::{Message, StoredMessage};
 use crate::timestamp::Timestamp;
 
+pub use cursor::Cursor;
 pub use sqlite::{Store, StoreOptions};
 
 /// What an insert did.
@@ -47,12 +49,23 @@ pub struct MessageFilter {
     pub q: Option<String>,
 }
 
+/// Where a page of `/messages` starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PageStart {
+    /// After skipping this many matching rows.
+    Offset(u64),
+    /// Right after this row.
+    After(Cursor),
+}
+
 /// One page of `/messages`.
 #[derive(Debug)]
 pub struct Page {
     pub data: Vec<StoredMessage>,
-    /// Every row matching the filter, ignoring limit and offset.
+    /// Every row matching the filter, ignoring where the page starts and its size.
     pub total: u64,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
 }
 
 /// The body of `/stats`.

@@ -1,11 +1,19 @@
-//! The read side: `/messages` pages and `/stats`, each from one consistent snapshot.
+//! The read side: `/messages` pages and `/stats`, each from one consistent snapshot,
+//! each answered from an index or an aggregate rather than a scan where one can.
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::{fold_case, MessageFilter, Page, SenderCount, Stats, Store, StoreError, TOP_SENDERS};
+use super::{
+    fold_case, Cursor, MessageFilter, Page, PageStart, SenderCount, Stats, Store, StoreError,
+    TOP_SENDERS,
+};
 use crate::message::StoredMessage;
 
-type MessageRow = (String, String, String, String, Option<String>);
+/// The trigram index serves substrings of at least this many characters; shorter
+/// ones are matched by scanning `text_folded`.
+const TRIGRAM: usize = 3;
+
+type MessageRow = (String, String, String, String, Option<String>, String);
 
 impl Store {
     /// The page of messages matching `filter`, in `ts, message_id` order.
@@ -13,24 +21,48 @@ impl Store {
         &self,
         filter: &MessageFilter,
         limit: u32,
-        offset: u64,
+        start: &PageStart,
     ) -> Result<Page, StoreError> {
         // One read transaction: the page and its total come from the same snapshot.
         let mut snapshot = self.reader.begin().await?;
-        let mut select =
-            QueryBuilder::new("SELECT message_id, from_msisdn, to_msisdn, ts, text FROM messages");
-        push_where(&mut select, filter);
+        let mut select = QueryBuilder::new(
+            "SELECT message_id, from_msisdn, to_msisdn, ts, text, ts_key FROM messages",
+        );
+        let mut conditions = Conditions::new(&mut select);
+        conditions.filter(filter);
+        if let PageStart::After(cursor) = start {
+            conditions
+                .next()
+                .push("(ts_key, message_id) > (")
+                .push_bind(cursor.ts_key.clone())
+                .push(", ")
+                .push_bind(cursor.message_id.clone())
+                .push(")");
+        }
+        let offset = match start {
+            PageStart::Offset(offset) => i64::try_from(*offset).unwrap_or(i64::MAX),
+            PageStart::After(_) => 0,
+        };
+        // One row more than asked tells whether there is a next page.
         select
             .push(" ORDER BY ts_key ASC, message_id ASC LIMIT ")
-            .push_bind(i64::from(limit))
+            .push_bind(i64::from(limit) + 1)
             .push(" OFFSET ")
-            .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
-        let rows: Vec<MessageRow> = select.build_query_as().fetch_all(&mut *snapshot).await?;
+            .push_bind(offset);
+        let mut rows: Vec<MessageRow> = select.build_query_as().fetch_all(&mut *snapshot).await?;
+        let next = match rows.len() > limit as usize {
+            true => {
+                rows.truncate(limit as usize);
+                rows.last()
+                    .map(|(id, _, _, _, _, key)| Cursor::new(key.clone(), id.clone()))
+            }
+            false => None,
+        };
         let total = count(&mut snapshot, filter).await?;
         snapshot.rollback().await?;
         let data = rows
             .into_iter()
-            .map(|(message_id, from, to, ts, text)| StoredMessage {
+            .map(|(message_id, from, to, ts, text, _)| StoredMessage {
                 message_id,
                 from,
                 to,
@@ -38,7 +70,7 @@ impl Store {
                 text,
             })
             .collect();
-        Ok(Page { data, total })
+        Ok(Page { data, total, next })
     }
 
     /// Totals, top senders and the time span, read from the aggregates.
@@ -82,7 +114,8 @@ impl Store {
     }
 }
 
-/// Counts the rows matching `filter`, from an aggregate where one answers exactly.
+/// Counts the rows matching `filter`, from an aggregate or an index where one
+/// answers exactly.
 async fn count(
     connection: &mut SqliteConnection,
     filter: &MessageFilter,
@@ -107,9 +140,19 @@ async fn count(
                 .fetch_optional(connection)
                 .await?
         }
+        MessageFilter {
+            from: None,
+            since: None,
+            q: Some(q),
+        } if uses_trigram_index(q) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM messages_text WHERE messages_text MATCH ?")
+                .bind(phrase(q))
+                .fetch_optional(connection)
+                .await?
+        }
         _ => {
             let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
-            push_where(&mut query, filter);
+            Conditions::new(&mut query).filter(filter);
             query
                 .build_query_scalar()
                 .fetch_optional(connection)
@@ -119,31 +162,66 @@ async fn count(
     Ok(non_negative(total.unwrap_or(0)))
 }
 
-fn push_where(query: &mut QueryBuilder<'_, Sqlite>, filter: &MessageFilter) {
-    let mut separator = " WHERE ";
-    if let Some(from) = &filter.from {
-        query
-            .push(separator)
-            .push("from_msisdn = ")
-            .push_bind(from.clone());
-        separator = " AND ";
+/// Appends `WHERE … AND …` to a query, one condition at a time.
+struct Conditions<'q, 'b> {
+    query: &'b mut QueryBuilder<'q, Sqlite>,
+    started: bool,
+}
+
+impl<'q, 'b> Conditions<'q, 'b> {
+    fn new(query: &'b mut QueryBuilder<'q, Sqlite>) -> Self {
+        Self {
+            query,
+            started: false,
+        }
     }
-    if let Some(since) = &filter.since {
-        query
-            .push(separator)
-            .push("ts_key >= ")
-            .push_bind(since.sort_key().to_owned());
-        separator = " AND ";
+
+    /// Starts the next condition and returns the query to write it into.
+    fn next(&mut self) -> &mut QueryBuilder<'q, Sqlite> {
+        self.query
+            .push(if self.started { " AND " } else { " WHERE " });
+        self.started = true;
+        self.query
     }
-    if let Some(q) = &filter.q {
-        // instr() takes the needle literally: `%` and `_` are plain characters.
-        // A NULL text_folded (no text) never matches.
-        query
-            .push(separator)
-            .push("instr(text_folded, ")
-            .push_bind(fold_case(q))
-            .push(") > 0");
+
+    fn filter(&mut self, filter: &MessageFilter) {
+        if let Some(from) = &filter.from {
+            self.next().push("from_msisdn = ").push_bind(from.clone());
+        }
+        if let Some(since) = &filter.since {
+            self.next()
+                .push("ts_key >= ")
+                .push_bind(since.sort_key().to_owned());
+        }
+        if let Some(q) = &filter.q {
+            if uses_trigram_index(q) {
+                self.next()
+                    .push(
+                        "message_id IN (SELECT message_id FROM messages_text \
+                         WHERE messages_text MATCH ",
+                    )
+                    .push_bind(phrase(q))
+                    .push(")");
+            } else {
+                // instr() takes the needle literally: `%` and `_` are plain characters,
+                // and a NULL text_folded (no text) never matches.
+                self.next()
+                    .push("instr(text_folded, ")
+                    .push_bind(fold_case(q))
+                    .push(") > 0");
+            }
+        }
     }
+}
+
+fn uses_trigram_index(q: &str) -> bool {
+    fold_case(q).chars().count() >= TRIGRAM
+}
+
+/// `q` as an FTS5 phrase over the folded text: with the trigram tokenizer a phrase
+/// matches exactly the texts that contain it as a substring.
+fn phrase(q: &str) -> String {
+    format!("\"{}\"", fold_case(q).replace('"', "\"\""))
 }
 
 fn non_negative(value: i64) -> u64 {

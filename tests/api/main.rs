@@ -1,6 +1,7 @@
 //! Black-box tests: each starts the real binary on port 0 with a fresh database and
 //! talks HTTP to it. `TEST_LOG=1` echoes the server's log lines.
 
+mod cursor;
 mod health;
 mod helpers;
 mod lifecycle;

@@ -82,7 +82,7 @@ async fn assert_rejected(app: &TestApp, query: &str, field: &str) {
 #[tokio::test]
 async fn messages_applies_limit_50_and_offset_0_when_none_are_given() {
     let app = TestApp::spawn().await;
-    let empty = json!({"data": [], "total": 0, "limit": 50, "offset": 0});
+    let empty = json!({"data": [], "total": 0, "limit": 50, "offset": 0, "next_cursor": null});
     assert_eq!(app.messages("").await, empty);
     let names = seed_numbered(&app, 55, |_| TS.to_owned()).await;
 

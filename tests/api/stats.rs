@@ -147,3 +147,55 @@ async fn stats_first_and_last_ts_span_days_and_are_returned_exactly_as_received(
     assert_eq!(stats["last_message_ts"], "2025-01-15T10:00:00.50001Z");
     assert_eq!(stats["total_messages"], 5);
 }
+
+#[tokio::test]
+async fn stats_equal_a_full_scan_after_random_traffic_with_concurrent_duplicates() {
+    let app = TestApp::spawn().await;
+    // A fixed pseudo-random mix: 12 senders, ids drawn from a small range so that
+    // the same message arrives several times at once.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    let bodies: Vec<Value> = (0..240)
+        .map(|_| {
+            let id = next(90);
+            with(
+                message(&format!("r{id}")),
+                json!({
+                    "from": format!("+9100000000{:02}", next(12)),
+                    "ts": format!("2025-01-{:02}T10:00:{:02}.{}Z", 1 + next(28), next(60), next(10)),
+                }),
+            )
+        })
+        .collect();
+    post_all(&app, &bodies).await;
+
+    let stats = app.stats().await;
+
+    let mut connection = app.open_database().await;
+    let (total, senders): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT from_msisdn) FROM messages")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+    let top: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT from_msisdn, COUNT(*) AS n FROM messages GROUP BY from_msisdn \
+         ORDER BY n DESC, from_msisdn ASC LIMIT 10",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    let all = app.messages("limit=100").await["total"].clone();
+    assert_eq!(stats["total_messages"], total);
+    assert_eq!(all, total);
+    assert_eq!(stats["senders_count"], senders);
+    let expected_top: Vec<Value> = top
+        .iter()
+        .map(|(from, count)| json!({"from": from, "count": count}))
+        .collect();
+    assert_eq!(stats["messages_per_sender"], json!(expected_top));
+}
