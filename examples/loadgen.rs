@@ -12,13 +12,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::Request;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use webhook_inbox::config::Secret;
 use webhook_inbox::signature::sign;
+
+mod support;
+use support::{connect, get, percentile_ms, send};
 
 struct Options {
     url: String,
@@ -99,10 +100,7 @@ async fn run(options: Options) -> ExitCode {
         .len();
     let after = stored_total(&authority).await.unwrap_or(0);
     report.latencies_us.sort_unstable();
-    let percentile = |p: f64| {
-        let index = ((report.latencies_us.len() as f64 - 1.0) * p).round() as usize;
-        f64::from(report.latencies_us.get(index).copied().unwrap_or(0)) / 1000.0
-    };
+    let percentile = |p: f64| percentile_ms(&report.latencies_us, p);
     let sent = report.latencies_us.len();
     println!(
         "messages: {} ({} unique, {:.0}% duplicates), concurrency: {}",
@@ -214,7 +212,7 @@ async fn worker(
             .expect("request");
         let started = Instant::now();
         match send(connection, request).await {
-            Ok(200) => report.accepted_ids.push(index),
+            Ok((200, _)) => report.accepted_ids.push(index),
             Ok(_) => report.non_200 += 1,
             Err(()) => {
                 report.errors += 1;
@@ -228,39 +226,14 @@ async fn worker(
     report
 }
 
-type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-async fn connect(authority: &str) -> Option<Connection> {
-    let stream = TcpStream::connect(authority).await.ok()?;
-    stream.set_nodelay(true).ok()?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .ok()?;
-    tokio::spawn(connection);
-    Some(sender)
-}
-
-async fn send(connection: &mut Connection, request: Request<Full<Bytes>>) -> Result<u16, ()> {
-    connection.ready().await.map_err(|_| ())?;
-    let response = connection.send_request(request).await.map_err(|_| ())?;
-    let status = response.status().as_u16();
-    response.into_body().collect().await.map_err(|_| ())?;
-    Ok(status)
-}
-
 /// `total_messages` from `/stats`.
 async fn stored_total(authority: &str) -> Option<u64> {
     let mut connection = connect(authority).await?;
-    let request = Request::get("/stats")
-        .header("host", authority)
-        .body(Full::new(Bytes::new()))
-        .ok()?;
-    connection.ready().await.ok()?;
-    let response = tokio::time::timeout(Duration::from_secs(30), connection.send_request(request))
-        .await
-        .ok()?
-        .ok()?;
-    let body = response.into_body().collect().await.ok()?.to_bytes();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(30),
+        get(&mut connection, authority, "/stats"),
+    );
+    let (_, body) = answer.await.ok()?.ok()?;
     let stats: serde_json::Value = serde_json::from_slice(&body).ok()?;
     stats["total_messages"].as_u64()
 }

@@ -1,8 +1,11 @@
 //! Where messages live: the write queue that commits them in groups, and the reads
 //! behind `/messages`, `/stats` and readiness.
 
+mod count;
 mod cursor;
 mod reads;
+#[cfg(test)]
+mod search_properties;
 mod sqlite;
 mod writer;
 

@@ -3,15 +3,12 @@
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
+use super::count::{count, phrase, TextSearch};
 use super::{
     fold_case, Cursor, MessageFilter, Page, PageStart, SenderCount, Stats, Store, StoreError,
     TOP_SENDERS,
 };
 use crate::message::StoredMessage;
-
-/// The trigram index serves substrings of at least this many characters; shorter
-/// ones are matched by scanning `text_folded`.
-const TRIGRAM: usize = 3;
 
 type MessageRow = (String, String, String, String, Option<String>, String);
 
@@ -25,51 +22,10 @@ impl Store {
     ) -> Result<Page, StoreError> {
         // One read transaction: the page and its total come from the same snapshot.
         let mut snapshot = self.reader.begin().await?;
-        let mut select = QueryBuilder::new(
-            "SELECT message_id, from_msisdn, to_msisdn, ts, text, ts_key FROM messages",
-        );
-        let mut conditions = Conditions::new(&mut select);
-        conditions.filter(filter);
-        if let PageStart::After(cursor) = start {
-            conditions
-                .next()
-                .push("(ts_key, message_id) > (")
-                .push_bind(cursor.ts_key.clone())
-                .push(", ")
-                .push_bind(cursor.message_id.clone())
-                .push(")");
-        }
-        let offset = match start {
-            PageStart::Offset(offset) => i64::try_from(*offset).unwrap_or(i64::MAX),
-            PageStart::After(_) => 0,
-        };
-        // One row more than asked tells whether there is a next page.
-        select
-            .push(" ORDER BY ts_key ASC, message_id ASC LIMIT ")
-            .push_bind(i64::from(limit) + 1)
-            .push(" OFFSET ")
-            .push_bind(offset);
-        let mut rows: Vec<MessageRow> = select.build_query_as().fetch_all(&mut *snapshot).await?;
-        let next = match rows.len() > limit as usize {
-            true => {
-                rows.truncate(limit as usize);
-                rows.last()
-                    .map(|(id, _, _, _, _, key)| Cursor::new(key.clone(), id.clone()))
-            }
-            false => None,
-        };
-        let total = count(&mut snapshot, filter).await?;
+        let (total, text) = count(&mut snapshot, filter).await?;
+        let text = text.for_page(limit, start, total);
+        let (data, next) = page(&mut snapshot, filter, limit, start, text).await?;
         snapshot.rollback().await?;
-        let data = rows
-            .into_iter()
-            .map(|(message_id, from, to, ts, text, _)| StoredMessage {
-                message_id,
-                from,
-                to,
-                ts,
-                text,
-            })
-            .collect();
         Ok(Page { data, total, next })
     }
 
@@ -114,62 +70,68 @@ impl Store {
     }
 }
 
-/// Counts the rows matching `filter`, from an aggregate or an index where one
-/// answers exactly.
-async fn count(
+/// The rows of one page, and the cursor of the next page if there is one.
+pub(super) async fn page(
     connection: &mut SqliteConnection,
     filter: &MessageFilter,
-) -> Result<u64, StoreError> {
-    let total: Option<i64> = match filter {
-        MessageFilter {
-            from: None,
-            since: None,
-            q: None,
-        } => {
-            sqlx::query_scalar("SELECT messages FROM message_totals WHERE id = 1")
-                .fetch_optional(connection)
-                .await?
-        }
-        MessageFilter {
-            from: Some(from),
-            since: None,
-            q: None,
-        } => {
-            sqlx::query_scalar("SELECT count FROM sender_counts WHERE from_msisdn = ?")
-                .bind(from)
-                .fetch_optional(connection)
-                .await?
-        }
-        MessageFilter {
-            from: None,
-            since: None,
-            q: Some(q),
-        } if uses_trigram_index(q) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM messages_text WHERE messages_text MATCH ?")
-                .bind(phrase(q))
-                .fetch_optional(connection)
-                .await?
-        }
-        _ => {
-            let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
-            Conditions::new(&mut query).filter(filter);
-            query
-                .build_query_scalar()
-                .fetch_optional(connection)
-                .await?
-        }
+    limit: u32,
+    start: &PageStart,
+    text: TextSearch,
+) -> Result<(Vec<StoredMessage>, Option<Cursor>), StoreError> {
+    let mut select = QueryBuilder::new(
+        "SELECT message_id, from_msisdn, to_msisdn, ts, text, ts_key FROM messages",
+    );
+    let mut conditions = Conditions::new(&mut select);
+    conditions.filter(filter, text);
+    if let PageStart::After(cursor) = start {
+        conditions
+            .next()
+            .push("(ts_key, message_id) > (")
+            .push_bind(cursor.ts_key.clone())
+            .push(", ")
+            .push_bind(cursor.message_id.clone())
+            .push(")");
+    }
+    let offset = match start {
+        PageStart::Offset(offset) => i64::try_from(*offset).unwrap_or(i64::MAX),
+        PageStart::After(_) => 0,
     };
-    Ok(non_negative(total.unwrap_or(0)))
+    // One row more than asked tells whether there is a next page.
+    select
+        .push(" ORDER BY ts_key ASC, message_id ASC LIMIT ")
+        .push_bind(i64::from(limit) + 1)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let mut rows: Vec<MessageRow> = select.build_query_as().fetch_all(connection).await?;
+    let next = match rows.len() > limit as usize {
+        true => {
+            rows.truncate(limit as usize);
+            rows.last()
+                .map(|(id, _, _, _, _, key)| Cursor::new(key.clone(), id.clone()))
+        }
+        false => None,
+    };
+    let data = rows
+        .into_iter()
+        .map(|(message_id, from, to, ts, text, _)| StoredMessage {
+            message_id,
+            from,
+            to,
+            ts,
+            text,
+        })
+        .collect();
+    Ok((data, next))
 }
 
 /// Appends `WHERE … AND …` to a query, one condition at a time.
-struct Conditions<'q, 'b> {
+pub(super) struct Conditions<'q, 'b> {
     query: &'b mut QueryBuilder<'q, Sqlite>,
     started: bool,
 }
 
 impl<'q, 'b> Conditions<'q, 'b> {
-    fn new(query: &'b mut QueryBuilder<'q, Sqlite>) -> Self {
+    pub(super) fn new(query: &'b mut QueryBuilder<'q, Sqlite>) -> Self {
         Self {
             query,
             started: false,
@@ -184,7 +146,7 @@ impl<'q, 'b> Conditions<'q, 'b> {
         self.query
     }
 
-    fn filter(&mut self, filter: &MessageFilter) {
+    pub(super) fn filter(&mut self, filter: &MessageFilter, text: TextSearch) {
         if let Some(from) = &filter.from {
             self.next().push("from_msisdn = ").push_bind(from.clone());
         }
@@ -194,7 +156,7 @@ impl<'q, 'b> Conditions<'q, 'b> {
                 .push_bind(since.sort_key().to_owned());
         }
         if let Some(q) = &filter.q {
-            if uses_trigram_index(q) {
+            if matches!(text, TextSearch::Index { .. }) {
                 self.next()
                     .push(
                         "message_id IN (SELECT message_id FROM messages_text \
@@ -214,16 +176,6 @@ impl<'q, 'b> Conditions<'q, 'b> {
     }
 }
 
-fn uses_trigram_index(q: &str) -> bool {
-    fold_case(q).chars().count() >= TRIGRAM
-}
-
-/// `q` as an FTS5 phrase over the folded text: with the trigram tokenizer a phrase
-/// matches exactly the texts that contain it as a substring.
-fn phrase(q: &str) -> String {
-    format!("\"{}\"", fold_case(q).replace('"', "\"\""))
-}
-
-fn non_negative(value: i64) -> u64 {
+pub(super) fn non_negative(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }

@@ -1,0 +1,129 @@
+//! Read benchmark: times each query shape of `/messages` and `/stats` over one
+//! keep-alive connection and prints p50/p99 latency with the `total` it answered.
+//!
+//! cargo run --release --example querybench -- --url http://127.0.0.1:8000 [--requests 200]
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+mod support;
+use support::{connect, get, percentile_ms, Connection};
+
+/// The busiest sender of `examples/seed.rs` and a point near the end of its year.
+const BUSY_SENDER: &str = "%2B919000000000";
+const RECENT: &str = "2025-12-28T00:00:00Z";
+const LONG_AGO: &str = "2024-01-01T00:00:00Z";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let (mut url, mut requests) = ("http://127.0.0.1:8000".to_owned(), 200usize);
+    while let Some(flag) = args.next() {
+        match (flag.as_str(), args.next()) {
+            ("--url", Some(value)) => url = value,
+            ("--requests", Some(value)) => requests = value.parse().unwrap_or(requests),
+            _ => {
+                eprintln!("usage: querybench [--url URL] [--requests N]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let authority = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(run(authority, requests))
+}
+
+async fn run(authority: String, requests: usize) -> ExitCode {
+    let Some(mut connection) = connect(&authority).await else {
+        eprintln!("querybench: cannot connect to {authority}");
+        return ExitCode::FAILURE;
+    };
+    let deep_cursor = match cursor_at_depth(&mut connection, &authority, 1000).await {
+        Some(cursor) => cursor,
+        None => {
+            eprintln!("querybench: could not page 1,000 pages deep");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shapes: Vec<(&str, String)> = vec![
+        ("first page, unfiltered", "/messages".into()),
+        (
+            "from (busiest sender)",
+            format!("/messages?from={BUSY_SENDER}"),
+        ),
+        ("since, recent", format!("/messages?since={RECENT}")),
+        ("since, very old", format!("/messages?since={LONG_AGO}")),
+        ("q, common word", "/messages?q=hello".into()),
+        ("q, rare word", "/messages?q=zanzibar".into()),
+        ("q, 2 letters", "/messages?q=ka".into()),
+        ("q, non-ASCII", "/messages?q=%C3%89cole".into()),
+        (
+            "from + since + q",
+            format!("/messages?from={BUSY_SENDER}&since=2025-06-01T00:00:00Z&q=order"),
+        ),
+        ("offset=10000", "/messages?offset=10000".into()),
+        (
+            "cursor, 1,000 pages deep",
+            format!("/messages?cursor={deep_cursor}"),
+        ),
+        ("/stats", "/stats".into()),
+    ];
+    println!(
+        "{:<28} {:>9} {:>9} {:>10}",
+        "query", "p50 ms", "p99 ms", "total"
+    );
+    let mut failed = false;
+    for (name, path) in shapes {
+        let mut samples = Vec::with_capacity(requests);
+        let mut total = String::from("-");
+        for _ in 0..requests {
+            let started = Instant::now();
+            let Ok((status, body)) = get(&mut connection, &authority, &path).await else {
+                failed = true;
+                break;
+            };
+            samples.push(started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+            if status != 200 {
+                eprintln!("querybench: {path} answered {status}");
+                failed = true;
+                break;
+            }
+            if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) {
+                if let Some(value) = json.get("total").or_else(|| json.get("total_messages")) {
+                    total = value.to_string();
+                }
+            }
+        }
+        samples.sort_unstable();
+        println!(
+            "{name:<28} {:>9.2} {:>9.2} {total:>10}",
+            percentile_ms(&samples, 0.50),
+            percentile_ms(&samples, 0.99)
+        );
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Follows `next_cursor` from the first page `depth` times.
+async fn cursor_at_depth(
+    connection: &mut Connection,
+    authority: &str,
+    depth: usize,
+) -> Option<String> {
+    let mut path = "/messages".to_owned();
+    let mut cursor = None;
+    for _ in 0..depth {
+        let (_, body) = get(connection, authority, &path).await.ok()?;
+        let page: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        let next = page["next_cursor"].as_str()?.to_owned();
+        path = format!("/messages?cursor={next}");
+        cursor = Some(next);
+    }
+    cursor
+}

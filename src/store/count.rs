@@ -1,0 +1,148 @@
+//! Counting the rows of a filter, and choosing how `q` is evaluated: from aggregates
+//! and indexes where they answer exactly, by scanning where nothing else can.
+
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::reads::{non_negative, Conditions};
+use super::{fold_case, MessageFilter, PageStart, StoreError};
+
+/// The trigram index serves substrings of at least this many characters; shorter
+/// ones are matched by scanning `text_folded`.
+const TRIGRAM: usize = 3;
+
+/// How the `q` condition is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TextSearch {
+    /// `instr()` on each row the other conditions reach: exact for any `q`, and cheap
+    /// when matches are dense or the other conditions narrow the rows.
+    Scan,
+    /// Candidates from the trigram index, for `q` of 3+ characters. Carries how many
+    /// rows the other conditions reach, to judge whether matches are rare among them.
+    Index { rows_in_range: u64 },
+}
+
+impl TextSearch {
+    /// The plan for a page of `total` matches. Walking the `ts` order and testing each
+    /// row stops after about `wanted × rows_in_range / total` rows; fetching candidates
+    /// from the index costs about `total` lookups. Prefer the walk unless it is long.
+    pub(super) fn for_page(self, limit: u32, start: &PageStart, total: u64) -> Self {
+        let Self::Index { rows_in_range } = self else {
+            return self;
+        };
+        let skipped = match start {
+            PageStart::Offset(offset) => *offset,
+            PageStart::After(_) => 0,
+        };
+        let wanted = skipped.saturating_add(u64::from(limit) + 1);
+        let walked = wanted.saturating_mul(rows_in_range) / total.max(1);
+        if walked <= SCAN_BUDGET_ROWS || walked <= total.saturating_mul(CANDIDATE_COST_ROWS) {
+            Self::Scan
+        } else {
+            self
+        }
+    }
+}
+
+/// Rows a walk may test for one page before the index is worth consulting.
+const SCAN_BUDGET_ROWS: u64 = 20_000;
+
+/// Fetching one candidate found by the index costs about as much as testing this many
+/// rows in a walk (a primary-key lookup against an `instr()`).
+const CANDIDATE_COST_ROWS: u64 = 5;
+
+/// Counts the rows matching `filter`, from an aggregate or an index where one answers
+/// exactly, and says how `q` is best evaluated.
+pub(super) async fn count(
+    connection: &mut SqliteConnection,
+    filter: &MessageFilter,
+) -> Result<(u64, TextSearch), StoreError> {
+    let indexed_q = filter
+        .q
+        .as_deref()
+        .filter(|q| filter.from.is_none() && uses_trigram_index(q));
+    let total = match (&filter.from, &filter.since, indexed_q) {
+        (None, None, Some(q)) => {
+            let rows_in_range = count_all(connection).await?;
+            let matches = count_text_matches(connection, q).await?;
+            return Ok((matches, TextSearch::Index { rows_in_range }));
+        }
+        (None, Some(since), Some(q)) => {
+            // Test every row since `since`, or look up every match: whichever is fewer.
+            let rows_in_range = count_since(connection, since.sort_key()).await?;
+            let matches = count_text_matches(connection, q).await?;
+            let index = TextSearch::Index { rows_in_range };
+            let by_index = matches.saturating_mul(CANDIDATE_COST_ROWS) < rows_in_range;
+            let plan = if by_index { index } else { TextSearch::Scan };
+            return Ok((count_rows(connection, filter, plan).await?, index));
+        }
+        (None, None, None) if filter.q.is_none() => count_all(connection).await?,
+        (Some(from), None, None) if filter.q.is_none() => {
+            let query = sqlx::query_scalar("SELECT count FROM sender_counts WHERE from_msisdn = ?");
+            scalar(query.bind(from), connection).await?
+        }
+        (None, Some(since), None) if filter.q.is_none() => {
+            count_since(connection, since.sort_key()).await?
+        }
+        _ => count_rows(connection, filter, TextSearch::Scan).await?,
+    };
+    Ok((total, TextSearch::Scan))
+}
+
+async fn count_all(connection: &mut SqliteConnection) -> Result<u64, StoreError> {
+    scalar(
+        sqlx::query_scalar("SELECT messages FROM message_totals WHERE id = 1"),
+        connection,
+    )
+    .await
+}
+
+pub(super) async fn count_rows(
+    connection: &mut SqliteConnection,
+    filter: &MessageFilter,
+    text: TextSearch,
+) -> Result<u64, StoreError> {
+    let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
+    Conditions::new(&mut query).filter(filter, text);
+    Ok(non_negative(
+        query.build_query_scalar().fetch_one(connection).await?,
+    ))
+}
+
+async fn count_text_matches(connection: &mut SqliteConnection, q: &str) -> Result<u64, StoreError> {
+    let query =
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages_text WHERE messages_text MATCH ?");
+    scalar(query.bind(phrase(q)), connection).await
+}
+
+/// Rows with `ts_key >= since`: whole days from the per-day counts, plus the rows of
+/// the first day that are at or after `since`.
+async fn count_since(connection: &mut SqliteConnection, since: &str) -> Result<u64, StoreError> {
+    let day = &since[..10];
+    let later_days =
+        sqlx::query_scalar("SELECT COALESCE(SUM(count), 0) FROM messages_per_day WHERE day > ?");
+    let later_days = scalar(later_days.bind(day), &mut *connection).await?;
+    // Every ts_key of `day` starts with `day` and then `T`, which sorts before `U`.
+    let same_day =
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE ts_key >= ? AND ts_key < ?");
+    let same_day = scalar(same_day.bind(since).bind(format!("{day}U")), connection).await?;
+    Ok(later_days + same_day)
+}
+
+async fn scalar<'q>(
+    query: sqlx::query::QueryScalar<'q, Sqlite, i64, sqlx::sqlite::SqliteArguments<'q>>,
+    connection: &mut SqliteConnection,
+) -> Result<u64, StoreError> {
+    Ok(non_negative(
+        query.fetch_optional(connection).await?.unwrap_or(0),
+    ))
+}
+
+pub(super) fn uses_trigram_index(q: &str) -> bool {
+    fold_case(q).chars().count() >= TRIGRAM
+}
+
+/// `q` as an FTS5 phrase over the folded text: with the trigram tokenizer a phrase
+/// matches exactly the texts that contain it as a substring.
+pub(super) fn phrase(q: &str) -> String {
+    format!("\"{}\"", fold_case(q).replace('"', "\"\""))
+}

@@ -1,0 +1,174 @@
+//! Property test: on random messages (non-ASCII, `%`, `_`, missing text, tied
+//! timestamps), every way the store can answer `/messages` gives exactly what a
+//! naive filter over the same messages gives.
+
+use futures::future::join_all;
+
+use super::count::{count_rows, TextSearch};
+use super::reads::page;
+use super::{fold_case, MessageFilter, PageStart, Store, StoreOptions};
+use crate::config::{DatabaseLocation, Synchronous};
+use crate::message::Message;
+use crate::metrics::Metrics;
+use crate::timestamp::Timestamp;
+
+const SENDERS: [&str; 4] = ["+1", "+22", "+333", "+4444"];
+/// Pieces of text, chosen for case folding beyond ASCII and for LIKE's wildcards.
+const PIECES: [&str; 16] = [
+    "a", "A", "é", "É", "ß", "ẞ", "%", "_", " ", "İ", "ö", "Ö", "ab", "x", "🚀", "Σσς",
+];
+
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, bound: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % bound as u64) as usize
+    }
+
+    /// Up to `max_pieces` pieces of text, at least one.
+    fn text(&mut self, max_pieces: usize) -> String {
+        let pieces = 1 + self.below(max_pieces);
+        (0..pieces)
+            .map(|_| PIECES[self.below(PIECES.len())])
+            .collect()
+    }
+
+    fn ts(&mut self) -> Timestamp {
+        let fraction = ["", ".5", ".50", ".000", ".25"][self.below(5)];
+        let raw = format!("2025-01-15T10:00:{:02}{fraction}Z", self.below(8));
+        Timestamp::parse(&raw).expect("valid")
+    }
+}
+
+fn naive(messages: &[Message], filter: &MessageFilter) -> Vec<String> {
+    let mut matching: Vec<&Message> = messages
+        .iter()
+        .filter(|m| filter.from.as_ref().is_none_or(|from| &m.from == from))
+        .filter(|m| {
+            let since = filter.since.as_ref();
+            since.is_none_or(|since| m.ts.sort_key() >= since.sort_key())
+        })
+        .filter(|m| match (&filter.q, &m.text) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(q), Some(text)) => fold_case(text).contains(&fold_case(q)),
+        })
+        .collect();
+    matching
+        .sort_by(|a, b| (a.ts.sort_key(), &a.message_id).cmp(&(b.ts.sort_key(), &b.message_id)));
+    matching.into_iter().map(|m| m.message_id.clone()).collect()
+}
+
+#[tokio::test]
+async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
+    let options = StoreOptions {
+        location: DatabaseLocation::Memory,
+        synchronous: Synchronous::Full,
+        read_connections: 1,
+        write_queue_capacity: 1024,
+        write_batch_max: 64,
+    };
+    let store = Store::open(&options, Metrics::new().writer.clone())
+        .await
+        .unwrap();
+    let mut random = Random(0x9E37_79B9_7F4A_7C15);
+    let messages: Vec<Message> = (0..300)
+        .map(|index| Message {
+            message_id: format!("m{:03}", random.below(1000) * 1000 + index),
+            from: SENDERS[random.below(SENDERS.len())].to_owned(),
+            to: "+9".to_owned(),
+            ts: random.ts(),
+            text: (random.below(7) > 0).then(|| random.text(12)),
+        })
+        .collect();
+    for outcome in join_all(messages.iter().map(|m| store.insert(m.clone()))).await {
+        outcome.unwrap();
+    }
+
+    for case in 0..400 {
+        let q = match random.below(4) {
+            0 => None,
+            // A piece of a stored text, in another case: always has matches.
+            1 | 2 => messages[random.below(messages.len())]
+                .text
+                .as_ref()
+                .map(|text| {
+                    let chars: Vec<char> = text.chars().collect();
+                    let from = random.below(chars.len());
+                    let piece: String = chars[from..(from + 1 + random.below(5)).min(chars.len())]
+                        .iter()
+                        .collect();
+                    if random.below(2) == 0 {
+                        piece.to_uppercase()
+                    } else {
+                        piece
+                    }
+                }),
+            _ => Some(random.text(3)),
+        };
+        let filter = MessageFilter {
+            from: (random.below(3) == 0).then(|| SENDERS[random.below(SENDERS.len())].to_owned()),
+            since: (random.below(3) == 0).then(|| random.ts()),
+            q,
+        };
+        let expected = naive(&messages, &filter);
+        let (limit, offset) = (1 + random.below(20) as u32, random.below(30) as u64);
+        let expected_page: Vec<&String> = expected
+            .iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .collect();
+
+        let listed = store
+            .list(&filter, limit, &PageStart::Offset(offset))
+            .await
+            .unwrap();
+        let ids: Vec<&String> = listed.data.iter().map(|m| &m.message_id).collect();
+        assert_eq!(
+            ids, expected_page,
+            "case {case}: {filter:?} limit {limit} offset {offset}"
+        );
+        assert_eq!(
+            listed.total,
+            expected.len() as u64,
+            "case {case}: total of {filter:?}"
+        );
+
+        let mut connection = store.reader.acquire().await.unwrap();
+        for plan in [TextSearch::Scan, TextSearch::Index { rows_in_range: 1 }] {
+            if plan != TextSearch::Scan
+                && filter
+                    .q
+                    .as_deref()
+                    .is_none_or(|q| !super::count::uses_trigram_index(q))
+            {
+                continue;
+            }
+            let counted = count_rows(&mut connection, &filter, plan).await.unwrap();
+            assert_eq!(
+                counted,
+                expected.len() as u64,
+                "case {case}: {plan:?} count of {filter:?}"
+            );
+            // Walk every page by cursor with this plan.
+            let (mut walked, mut start) = (Vec::new(), PageStart::Offset(0));
+            loop {
+                let (data, next) = page(&mut connection, &filter, 7, &start, plan)
+                    .await
+                    .unwrap();
+                walked.extend(data.into_iter().map(|m| m.message_id));
+                match next {
+                    Some(cursor) => start = PageStart::After(cursor),
+                    None => break,
+                }
+            }
+            assert_eq!(
+                walked, expected,
+                "case {case}: {plan:?} pages of {filter:?}"
+            );
+        }
+    }
+}
