@@ -9,7 +9,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::writer::{Durability, WriteQueue, WriterMetrics};
+use super::writer::{AfterFailure, Durability, WriteQueue, WriterMetrics};
 use crate::config::{DatabaseLocation, Synchronous};
 
 /// The schema, embedded in the binary and applied at startup.
@@ -38,7 +38,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if missing) the database, applies migrations and starts the writer.
     pub async fn open(options: &StoreOptions, metrics: WriterMetrics) -> Result<Self, sqlx::Error> {
-        let (write_pool, read_pool, durability) = match &options.location {
+        let (write_pool, read_pool, durability, after_failure) = match &options.location {
             DatabaseLocation::Memory => {
                 // Every connection to `:memory:` would be a new, empty database, and
                 // the database lives only while a connection is open: one connection,
@@ -51,7 +51,12 @@ impl Store {
                     .max_lifetime(None)
                     .connect_with(connect)
                     .await?;
-                (pool.clone(), pool, Durability::AtCommit)
+                (
+                    pool.clone(),
+                    pool,
+                    Durability::AtCommit,
+                    AfterFailure::RollBack,
+                )
             }
             DatabaseLocation::File(path) => {
                 if let Some(parent) = path
@@ -85,7 +90,7 @@ impl Store {
                     Synchronous::Full => Durability::SyncWal(wal_path(path)),
                     Synchronous::Normal => Durability::AtCommit,
                 };
-                (write_pool, read_pool, durability)
+                (write_pool, read_pool, durability, AfterFailure::Reconnect)
             }
         };
         MIGRATOR.run(&write_pool).await?;
@@ -95,6 +100,7 @@ impl Store {
         let writer = WriteQueue::start(
             write_pool,
             durability,
+            after_failure,
             options.write_queue_capacity,
             options.write_batch_max,
             metrics,
@@ -120,7 +126,7 @@ impl Store {
         if applied.unwrap_or(0) < latest {
             return Err("schema: migrations are not applied".to_owned());
         }
-        self.writer.health().map_err(str::to_owned)
+        self.writer.health()
     }
 
     /// Commits what is queued, stops the writer and closes every connection.

@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use sqlx::{QueryBuilder, SqlitePool};
+use sqlx::pool::PoolConnection;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{InsertOutcome, StoreError};
@@ -32,6 +33,9 @@ const ROWS_PER_STATEMENT: usize = 64;
 /// Committed batches that may wait for their sync at once; beyond that the writer
 /// waits too, so a slow disk pushes back on the queue instead of growing memory.
 const BATCHES_AWAITING_SYNC: usize = 16;
+
+/// How often a writer whose commits fail tries a write without traffic.
+const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
 
@@ -61,7 +65,29 @@ struct Pending {
 pub struct WriteQueue {
     sender: mpsc::Sender<Pending>,
     stop: Arc<Mutex<Option<Stop>>>,
-    failed: Arc<AtomicBool>,
+    state: Arc<WriterState>,
+}
+
+/// What the writer knows about the health of the disk under it.
+#[derive(Default)]
+struct WriterState {
+    /// Set for good once a WAL sync failed.
+    sync_failed: AtomicBool,
+    /// Why the last commit failed, until a commit (or a probe) succeeds again.
+    commit_failure: Mutex<Option<String>>,
+}
+
+impl WriterState {
+    fn set_commit_failure(&self, failure: Option<String>) {
+        *self.commit_failure.lock().expect("writer state lock") = failure;
+    }
+
+    fn commit_failure(&self) -> Option<String> {
+        self.commit_failure
+            .lock()
+            .expect("writer state lock")
+            .clone()
+    }
 }
 
 impl WriteQueue {
@@ -71,19 +97,21 @@ impl WriteQueue {
     pub fn start(
         pool: SqlitePool,
         durability: Durability,
+        after_failure: AfterFailure,
         capacity: usize,
         batch_max: usize,
         metrics: WriterMetrics,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel(capacity);
         let (stop_sender, stop_receiver) = oneshot::channel();
-        let failed = Arc::new(AtomicBool::new(false));
+        let state = Arc::new(WriterState::default());
         let writer = Writer {
             pool,
             durability,
             batch_max,
             metrics,
-            failed: failed.clone(),
+            state: state.clone(),
+            after_failure,
         };
         let (finished_sender, finished) = oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -98,7 +126,7 @@ impl WriteQueue {
         Ok(Self {
             sender,
             stop: Arc::new(Mutex::new(Some((stop_sender, finished)))),
-            failed,
+            state,
         })
     }
 
@@ -118,12 +146,14 @@ impl WriteQueue {
             .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer has stopped".to_owned())))
     }
 
-    /// Why the writer cannot take messages, if it cannot.
-    pub fn health(&self) -> Result<(), &'static str> {
-        if self.failed.load(Ordering::Acquire) {
-            Err("writer: syncing the WAL failed; restart the service")
+    /// Why the writer cannot store messages now, if it cannot.
+    pub fn health(&self) -> Result<(), String> {
+        if self.state.sync_failed.load(Ordering::Acquire) {
+            Err("writer: syncing the WAL failed; restart the service".to_owned())
+        } else if let Some(reason) = self.state.commit_failure() {
+            Err(format!("writer: cannot commit: {reason}"))
         } else if self.sender.is_closed() {
-            Err("writer: not running")
+            Err("writer: not running".to_owned())
         } else {
             Ok(())
         }
@@ -144,7 +174,8 @@ struct Writer {
     durability: Durability,
     batch_max: usize,
     metrics: WriterMetrics,
-    failed: Arc<AtomicBool>,
+    state: Arc<WriterState>,
+    after_failure: AfterFailure,
 }
 
 impl Writer {
@@ -152,11 +183,11 @@ impl Writer {
         let (committed, to_sync) = mpsc::channel(BATCHES_AWAITING_SYNC);
         let syncer = match &self.durability {
             Durability::SyncWal(wal) => {
-                let (wal, failed) = (WalFile::new(wal.clone()), self.failed.clone());
+                let (wal, state) = (WalFile::new(wal.clone()), self.state.clone());
                 Some(
                     std::thread::Builder::new()
                         .name("webhook-wal-sync".into())
-                        .spawn(move || answer_when_synced(wal, to_sync, &failed)),
+                        .spawn(move || answer_when_synced(wal, to_sync, &state.sync_failed)),
                 )
             }
             Durability::AtCommit => None,
@@ -164,6 +195,7 @@ impl Writer {
         let mut batch = Vec::with_capacity(self.batch_max);
         let mut stopping = false;
         loop {
+            let failing = self.state.commit_failure().is_some();
             tokio::select! {
                 received = receiver.recv_many(&mut batch, self.batch_max) => {
                     if received == 0 {
@@ -176,8 +208,14 @@ impl Writer {
                     receiver.close();
                     continue;
                 }
+                // Without traffic (a load balancer stops sending once readiness fails),
+                // only a probe can tell that the disk takes writes again.
+                () = tokio::time::sleep(PROBE_INTERVAL), if failing && !stopping => {
+                    self.probe().await;
+                    continue;
+                }
             }
-            if self.failed.load(Ordering::Acquire) {
+            if self.state.sync_failed.load(Ordering::Acquire) {
                 // A failed WAL sync may have dropped pages the kernel still had: nothing
                 // written after it can be promised, so nothing more is accepted.
                 receiver.close();
@@ -189,9 +227,10 @@ impl Writer {
             }
             self.metrics.queue_depth.set(receiver.len() as i64);
             let started = Instant::now();
-            let outcome = commit(&self.pool, &batch).await;
+            let outcome = commit(&self.pool, &batch, self.after_failure).await;
             self.metrics.observe_commit(batch.len(), started.elapsed());
             let replies = batch.drain(..).map(|pending| pending.reply);
+            self.record_commit(outcome.as_ref().err());
             match outcome {
                 Ok(outcomes) => {
                     let answers: Committed = replies.zip(outcomes).collect();
@@ -207,10 +246,7 @@ impl Writer {
                         None => answer(answers, Ok(())),
                     }
                 }
-                Err(error) => {
-                    tracing::error!(error = %error, "could not commit a batch of webhooks");
-                    answer_unavailable(replies, &error.to_string());
-                }
+                Err(error) => answer_unavailable(replies, &error.to_string()),
             }
         }
         drop(committed);
@@ -219,6 +255,44 @@ impl Writer {
             let _ = syncer.join();
         }
         self.pool.close().await;
+    }
+}
+
+impl Writer {
+    /// Logs a change between "commits work" and "commits fail", once per change.
+    fn record_commit(&self, error: Option<&sqlx::Error>) {
+        let before = self.state.commit_failure();
+        match (before, error) {
+            (None, Some(error)) => {
+                tracing::error!(error = %error, "cannot commit webhooks; answering 503 until storage recovers");
+            }
+            (Some(_), None) => tracing::warn!("storage takes writes again"),
+            _ => {}
+        }
+        self.state
+            .set_commit_failure(error.map(ToString::to_string));
+    }
+
+    /// Writes one page and commits, to learn whether the disk takes writes again.
+    async fn probe(&self) {
+        let probe = async {
+            let mut connection = self.pool.acquire().await?;
+            let written = async {
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut *connection)
+                    .await?;
+                sqlx::query("UPDATE message_totals SET messages = messages WHERE id = 1")
+                    .execute(&mut *connection)
+                    .await?;
+                sqlx::query("COMMIT").execute(&mut *connection).await
+            }
+            .await;
+            if written.is_err() {
+                recover(&mut connection, self.after_failure).await;
+            }
+            written
+        };
+        self.record_commit(probe.await.as_ref().err());
     }
 }
 
@@ -286,10 +360,31 @@ fn answer_unavailable(replies: impl Iterator<Item = Reply>, reason: &str) {
     }
 }
 
-/// Inserts `batch` in one transaction; learns per row whether it was new.
-async fn commit(pool: &SqlitePool, batch: &[Pending]) -> Result<Vec<InsertOutcome>, sqlx::Error> {
+/// Inserts `batch` in one transaction on the write connection; learns per row whether
+/// it was new.
+async fn commit(
+    pool: &SqlitePool,
+    batch: &[Pending],
+    on_failure: AfterFailure,
+) -> Result<Vec<InsertOutcome>, sqlx::Error> {
+    let mut connection = pool.acquire().await?;
+    let outcome = insert_batch(&mut connection, batch).await;
+    if outcome.is_err() {
+        recover(&mut connection, on_failure).await;
+    }
+    outcome
+}
+
+async fn insert_batch(
+    connection: &mut SqliteConnection,
+    batch: &[Pending],
+) -> Result<Vec<InsertOutcome>, sqlx::Error> {
     let created_at = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
-    let mut transaction = pool.begin().await?;
+    // Explicit statements rather than sqlx's transaction type, whose nesting counter
+    // would turn the next BEGIN into a SAVEPOINT if a failed COMMIT left one open.
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *connection)
+        .await?;
     let mut created = HashSet::with_capacity(batch.len());
     for chunk in batch.chunks(ROWS_PER_STATEMENT) {
         let mut insert = QueryBuilder::new(INSERT_MESSAGES);
@@ -306,11 +401,11 @@ async fn commit(pool: &SqlitePool, batch: &[Pending]) -> Result<Vec<InsertOutcom
         insert.push(ON_CONFLICT_RETURNING);
         let ids: Vec<String> = insert
             .build_query_scalar()
-            .fetch_all(&mut *transaction)
+            .fetch_all(&mut *connection)
             .await?;
         created.extend(ids);
     }
-    transaction.commit().await?;
+    sqlx::query("COMMIT").execute(&mut *connection).await?;
     // Only the first occurrence of an id in the batch can have created its row.
     Ok(batch
         .iter()
@@ -321,6 +416,25 @@ async fn commit(pool: &SqlitePool, batch: &[Pending]) -> Result<Vec<InsertOutcom
             },
         )
         .collect())
+}
+
+/// What to do with the write connection after a failed transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Roll back and close it; the pool opens a fresh one. SQLite may keep a
+    /// transaction open after a failed COMMIT (a full disk, a busy lock), and nothing
+    /// may ever be committed into that.
+    Reconnect,
+    /// Roll back only: closing the one connection of an in-memory database would
+    /// drop the database.
+    RollBack,
+}
+
+async fn recover(connection: &mut PoolConnection<Sqlite>, after: AfterFailure) {
+    let rolled_back = sqlx::query("ROLLBACK").execute(&mut **connection).await;
+    if after == AfterFailure::Reconnect || rolled_back.is_err() {
+        connection.close_on_drop();
+    }
 }
 
 #[cfg(test)]
@@ -352,9 +466,13 @@ mod tests {
             .await
             .unwrap();
         MIGRATOR.run(&pool).await.unwrap();
-        commit(&pool, &[pending("old", "stored earlier")])
-            .await
-            .unwrap();
+        commit(
+            &pool,
+            &[pending("old", "stored earlier")],
+            AfterFailure::RollBack,
+        )
+        .await
+        .unwrap();
 
         let batch = [
             pending("a", "first a"),
@@ -364,7 +482,7 @@ mod tests {
             pending("b", "second b"),
             pending("c", "only c"),
         ];
-        let outcomes = commit(&pool, &batch).await.unwrap();
+        let outcomes = commit(&pool, &batch, AfterFailure::RollBack).await.unwrap();
 
         use InsertOutcome::{Created, Duplicate};
         assert_eq!(

@@ -55,24 +55,56 @@ async fn a_failing_commit_answers_503_with_retry_after_and_never_200() {
     assert!(metrics.contains("webhook_requests_total{result=\"store_unavailable\"} 20"));
 }
 
+/// Makes every write fail, as a full or read-only disk would.
+const REFUSE_WRITES: &str = "\
+    CREATE TRIGGER refuse_inserts BEFORE INSERT ON messages \
+    BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END; \
+    CREATE TRIGGER refuse_updates BEFORE UPDATE ON message_totals \
+    BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END;";
+const ACCEPT_WRITES: &str = "DROP TRIGGER refuse_inserts; DROP TRIGGER refuse_updates;";
+
 #[tokio::test]
-async fn writes_recover_by_themselves_once_the_commit_failure_is_gone() {
+async fn while_commits_fail_readiness_says_why_and_reads_keep_working() {
     let app = TestApp::spawn().await;
-    app.tamper_with_database(
-        "CREATE TRIGGER refuse BEFORE INSERT ON messages \
-         BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END",
-    )
-    .await;
+    json_ok(app.post_webhook(&message("before")).await).await;
+    app.tamper_with_database(REFUSE_WRITES).await;
+
+    json_with_status(app.post_webhook(&message("during")).await, 503).await;
+
+    let ready = json_with_status(app.get("/health/ready").await, 503).await;
+    assert!(
+        ready["detail"].as_str().unwrap().contains("writer"),
+        "{ready}"
+    );
+    assert_eq!(app.messages("").await["data"][0], message("before"));
+    assert_eq!(app.stats().await["total_messages"], 1);
+    json_ok(app.get("/health/live").await).await;
+}
+
+#[tokio::test]
+async fn writes_and_readiness_recover_by_themselves_once_the_failure_is_gone() {
+    let app = TestApp::spawn().await;
+    app.tamper_with_database(REFUSE_WRITES).await;
     json_with_status(app.post_webhook(&message("retried")).await, 503).await;
+    json_with_status(app.get("/health/ready").await, 503).await;
 
-    app.tamper_with_database("DROP TRIGGER refuse").await;
+    app.tamper_with_database(ACCEPT_WRITES).await;
 
+    // No traffic needed: the writer probes the disk by itself.
+    let mut ready = app.get("/health/ready").await.status();
+    for _ in 0..200 {
+        if ready == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        ready = app.get("/health/ready").await.status();
+    }
+    assert_eq!(ready, 200, "readiness recovers without a restart");
     assert_eq!(
         json_ok(app.post_webhook(&message("retried")).await).await,
         json!({"status": "ok"})
     );
     assert_eq!(app.messages("").await["data"][0], message("retried"));
-    json_ok(app.get("/health/ready").await).await;
 }
 
 #[tokio::test]
