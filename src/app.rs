@@ -16,6 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::config::{Config, Secret};
 use crate::error::json_error_bodies;
 use crate::metrics::Metrics;
+use crate::server::ConnectionLimits;
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::{record_request, REQUEST_ID_HEADER};
 
@@ -56,6 +57,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     store: Store,
+    limits: ConnectionLimits,
 }
 
 impl Application {
@@ -93,6 +95,11 @@ impl Application {
             listener,
             router: router(state, config),
             store,
+            limits: ConnectionLimits {
+                max_connections: config.max_connections,
+                header_read_timeout: config.header_read_timeout,
+                shutdown_grace: config.shutdown_grace,
+            },
         })
     }
 
@@ -103,15 +110,9 @@ impl Application {
 
     /// Serves until `shutdown` resolves, lets in-flight requests finish, then commits
     /// whatever is queued and closes the database.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
+        crate::server::serve(self.listener, self.router, self.limits, shutdown).await;
         self.store.close().await;
-        served
     }
 }
 

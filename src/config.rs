@@ -34,6 +34,15 @@ pub struct Config {
     pub sqlite_synchronous: Synchronous,
     /// `DB_READ_CONNECTIONS`: connections serving `/messages`, `/stats` and readiness. Default 4.
     pub read_connections: u32,
+    /// `MAX_CONNECTIONS`: open client connections at most; more wait to be accepted.
+    /// Default 1024.
+    pub max_connections: usize,
+    /// `HEADER_READ_TIMEOUT_SECS`: a client that has not sent its request headers by
+    /// then is disconnected. Default 10.
+    pub header_read_timeout: Duration,
+    /// `SHUTDOWN_GRACE_SECS`: on SIGTERM, how long in-flight requests may take to
+    /// finish. Default 10.
+    pub shutdown_grace: Duration,
 }
 
 /// A secret that never prints itself.
@@ -152,6 +161,19 @@ impl Config {
                 4,
                 positive,
             )?,
+            max_connections: parse_or("MAX_CONNECTIONS", get("MAX_CONNECTIONS"), 1024, positive)?,
+            header_read_timeout: Duration::from_secs(parse_or(
+                "HEADER_READ_TIMEOUT_SECS",
+                get("HEADER_READ_TIMEOUT_SECS"),
+                10,
+                positive,
+            )?),
+            shutdown_grace: Duration::from_secs(parse_or(
+                "SHUTDOWN_GRACE_SECS",
+                get("SHUTDOWN_GRACE_SECS"),
+                10,
+                positive,
+            )?),
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod healthcheck;
 pub mod message;
 pub mod metrics;
 pub mod routes;
+pub mod server;
 pub mod signature;
 pub mod store;
 pub mod telemetry;

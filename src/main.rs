@@ -42,6 +42,6 @@ fn main() -> ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(&config).await?;
     tracing::info!(addr = %app.local_addr()?, database = ?config.database, "listening");
-    app.run_until(shutdown_signal()).await?;
+    app.run_until(shutdown_signal()).await;
     Ok(())
 }

@@ -1,0 +1,81 @@
+//! Accepting connections: HTTP/1.1 with a time limit on reading request headers, a
+//! cap on open connections, and graceful shutdown. `axum::serve` has neither limit,
+//! so one slow or greedy client could hold the server's resources forever.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// How long to pause accepting after the process ran out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Limits that keep slow and greedy clients from starving the others.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Open connections at most; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// A client that has not sent a whole request head by then is disconnected.
+    pub header_read_timeout: Duration,
+    /// After shutdown starts, in-flight requests get this long to finish.
+    pub shutdown_grace: Duration,
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves; then stops accepting,
+/// closes idle connections, and waits for in-flight requests to finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors or a connection reset before accept: wait
+                    // a moment instead of spinning.
+                    tracing::warn!(error = %error, "could not accept a connection");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // Errors here are clients going away or breaking HTTP; the request's own
+            // log line already said what happened to any request that arrived.
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    // New connections are refused from here on.
+    drop(listener);
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within the shutdown grace period");
+    }
+}

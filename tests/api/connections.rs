@@ -1,0 +1,87 @@
+//! Slow and greedy clients: time limits on headers and bodies, and a server that
+//! keeps answering while such clients hold connections.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{json_ok, sign, TestApp};
+
+async fn connect(app: &TestApp) -> TcpStream {
+    TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .expect("connect")
+}
+
+/// Reads until the server closes the connection (or 10 s pass); returns what it said.
+async fn read_until_closed(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer));
+    let _ = read.await.expect("the server closes the connection");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_client_sending_its_headers_too_slowly_is_disconnected() {
+    let app = TestApp::spawn_with(&[("HEADER_READ_TIMEOUT_SECS", "1")]).await;
+    let mut stream = connect(&app).await;
+    stream
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let answer = read_until_closed(&mut stream).await;
+
+    assert!(
+        !answer.contains("200 OK"),
+        "no answer to an unfinished request: {answer}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
+
+#[tokio::test]
+async fn a_client_sending_its_body_too_slowly_gets_408() {
+    let app = TestApp::spawn_with(&[("REQUEST_TIMEOUT_SECS", "1")]).await;
+    let body = br#"{"message_id":"slow","from":"+1","to":"+2","ts":"2025-01-15T10:00:00Z"}"#;
+    let mut stream = connect(&app).await;
+    let head = format!(
+        "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         X-Signature: {}\r\nContent-Length: {}\r\n\r\n{}",
+        sign(body),
+        body.len(),
+        std::str::from_utf8(&body[..10]).unwrap()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+
+    let answer = read_until_closed(&mut stream).await;
+
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/json"), "{answer}");
+    assert_eq!(app.messages("").await["total"], 0);
+}
+
+#[tokio::test]
+async fn the_server_keeps_answering_while_slow_clients_hold_connections() {
+    let app = TestApp::spawn().await;
+    let mut slow = Vec::new();
+    for _ in 0..100 {
+        let mut stream = connect(&app).await;
+        stream
+            .write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+
+    let started = Instant::now();
+    let body = json_ok(app.get("/health/ready").await).await;
+
+    assert_eq!(body["status"], "ok");
+    println!(
+        "/health/ready answered in {:?} with 100 slow clients connected",
+        started.elapsed()
+    );
+    drop(slow);
+}
