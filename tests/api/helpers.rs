@@ -107,6 +107,15 @@ impl TestApp {
             .expect("wait for the process")
     }
 
+    /// Sends SIGKILL and waits for the process to die: a crash, with no shutdown at all.
+    pub async fn kill(mut self) -> ExitStatus {
+        self.signal("KILL");
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("the process dies after SIGKILL")
+            .expect("wait for the process")
+    }
+
     /// Sends a signal (`TERM`, `INT`, `KILL`) to the process.
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().expect("the process is running");
