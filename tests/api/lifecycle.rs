@@ -143,13 +143,30 @@ async fn a_request_half_sent_at_sigterm_is_finished_and_stored() {
     }
     let body = serde_json::to_vec(&message("slow")).unwrap();
     let (head, tail) = body.split_at(body.len() / 2);
+    // `Expect: 100-continue` makes the server say when the handler starts reading the
+    // body: from then on the request is in flight, not merely in a socket buffer.
     let headers = format!(
         "POST /webhook HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nx-signature: {}\r\n\r\n",
+         expect: 100-continue\r\ncontent-length: {}\r\nx-signature: {}\r\n\r\n",
         body.len(),
         sign(&body)
     );
     stream.write_all(headers.as_bytes()).await.unwrap();
+    let mut interim = Vec::new();
+    while !interim.ends_with(b"\r\n\r\n") {
+        let mut byte = [0; 1];
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "connection closed early"
+        );
+        interim.push(byte[0]);
+    }
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
     stream.write_all(head).await.unwrap();
 
     app.signal("TERM");
