@@ -71,3 +71,33 @@ async fn wait_for_not_ready(app: &TestApp) -> Value {
     }
     panic!("/health/ready never answered 503");
 }
+
+/// Runs `webhook-inbox healthcheck` against `port`; true when it exits 0.
+async fn healthcheck_passes(port: &str) -> bool {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-inbox"))
+        .arg("healthcheck")
+        .env_clear()
+        .env("PORT", port)
+        .status()
+        .await
+        .expect("run the healthcheck subcommand")
+        .success()
+}
+
+#[tokio::test]
+async fn the_healthcheck_subcommand_passes_only_when_ready() {
+    let app = TestApp::spawn().await;
+    let port = app.address.rsplit(':').next().unwrap().to_owned();
+
+    assert!(healthcheck_passes(&port).await, "ready service");
+
+    app.tamper_with_database("DELETE FROM _sqlx_migrations")
+        .await;
+    wait_for_not_ready(&app).await;
+    assert!(!healthcheck_passes(&port).await, "service not ready");
+    drop(app);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let unused = closed.local_addr().unwrap().port().to_string();
+    drop(closed);
+    assert!(!healthcheck_passes(&unused).await, "nothing listening");
+}
