@@ -1,12 +1,14 @@
 //! Where messages live: the write queue that commits them in groups, and the reads
 //! behind `/messages`, `/stats` and readiness.
 
+mod batch;
 mod count;
 mod cursor;
 mod reads;
 #[cfg(test)]
 mod search_properties;
 mod sqlite;
+mod wal_sync;
 mod writer;
 
 use serde::Serialize;

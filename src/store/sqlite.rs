@@ -9,7 +9,9 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::writer::{AfterFailure, Durability, WriteQueue, WriterMetrics};
+use super::batch::AfterFailure;
+use super::wal_sync::Durability;
+use super::writer::{WriteQueue, WriterMetrics};
 use crate::config::{DatabaseLocation, Synchronous};
 
 /// The schema, embedded in the binary and applied at startup.
