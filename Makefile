@@ -1,7 +1,7 @@
 # webhook-inbox: `make run` serves on an embedded SQLite file; `make test` runs every test.
 CARGO ?= cargo
 
-.PHONY: run test test-crash test-faults lint up down logs build bench bench-queries
+.PHONY: run test test-contract test-crash test-faults lint up down logs build bench bench-queries
 
 ## Serve on ./data/app.db (needs WEBHOOK_SECRET in the environment).
 run:
@@ -10,6 +10,11 @@ run:
 ## The whole test suite: unit tests and black-box API tests. No Docker needed.
 test:
 	$(CARGO) test --locked
+
+## Contract test: schemathesis (pinned in tests/contract/requirements.txt, installed in
+## target/contract-venv) against the release binary's own /openapi.json.
+test-contract:
+	tests/contract/run.sh
 
 ## Crash test: the release server under write load, SIGKILLed at random moments, over
 ## and over on one database; every acknowledged message must survive. CRASH_SEED=n replays.

@@ -14,14 +14,16 @@ use crate::store::StoreError;
 const RETRY_AFTER_SECS: &str = "1";
 
 /// One entry of a 422 `detail` list, shaped like FastAPI's.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Where the problem is: `["body", "from"]`, `["query", "limit"]`, `["body"]`.
+    #[schema(min_items = 1, example = json!(["body", "from"]))]
     pub loc: Vec<&'static str>,
     /// A sentence for a person.
     pub msg: String,
     /// A stable, machine-readable kind (Pydantic's names where one fits).
     #[serde(rename = "type")]
+    #[schema(example = "string_pattern_mismatch")]
     pub kind: &'static str,
 }
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod healthcheck;
 pub mod message;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod signature;

@@ -21,12 +21,17 @@ pub struct Message {
 }
 
 /// A stored message as `/messages` returns it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredMessage {
+    #[schema(min_length = 1)]
     pub message_id: String,
+    #[schema(schema_with = crate::openapi::msisdn)]
     pub from: String,
+    #[schema(schema_with = crate::openapi::msisdn)]
     pub to: String,
+    #[schema(schema_with = crate::openapi::timestamp)]
     pub ts: String,
+    #[schema(schema_with = crate::openapi::nullable_text, required = true)]
     pub text: Option<String>,
 }
 

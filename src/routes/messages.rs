@@ -6,25 +6,56 @@ use axum::extract::{RawQuery, State};
 use axum::Json;
 use percent_encoding::percent_decode;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError};
 use crate::message::{timestamp, StoredMessage};
+use crate::openapi::{ServiceUnavailable, TimedOut, ValidationErrorBody};
 use crate::store::{Cursor, MessageFilter, PageStart};
+
+mod params;
+
+pub use params::ListQuery;
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 100;
 
-#[derive(Debug, Serialize)]
+/// Every query parameter `/messages` reads; others are ignored.
+const PARAMS: [&str; 6] = ["limit", "offset", "cursor", "from", "since", "q"];
+
+/// One page of `/messages`.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MessagesPage {
+    /// In `ts` (as an instant) then `message_id` order.
     data: Vec<StoredMessage>,
+    /// Every message matching the filters, ignoring `limit`, `offset` and `cursor`.
     total: u64,
+    /// The page size applied.
+    #[schema(minimum = 1, maximum = 100)]
     limit: u32,
+    /// The offset applied (0 when paging by cursor).
     offset: u64,
     /// Pass as `?cursor=` (with the same filters) for the next page; null on the last.
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
+/// A filtered page of messages, oldest first.
+#[utoipa::path(
+    get,
+    path = "/messages",
+    tag = "messages",
+    params(ListQuery),
+    responses(
+        (status = 200, body = MessagesPage, description = "One page of matching messages"),
+        (status = 408, response = TimedOut),
+        (status = 422, body = ValidationErrorBody, description = "A parameter is out of range, \
+            not an integer, not a timestamp, not one of our cursors, given twice, or a cursor \
+            is given with an offset; `loc` is `[\"query\", name]`"),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 pub async fn list_messages(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -141,9 +172,7 @@ impl ListParams {
 }
 
 fn known_name(name: &str) -> Option<&'static str> {
-    ["limit", "offset", "cursor", "from", "since", "q"]
-        .into_iter()
-        .find(|known| *known == name)
+    PARAMS.into_iter().find(|known| *known == name)
 }
 
 /// Form decoding: `+` is a space, `%XX` a byte; `None` when the bytes are not UTF-8.

@@ -5,7 +5,20 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use crate::app::AppState;
+use crate::openapi::TimedOut;
 
+/// Every metric in the Prometheus text exposition format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, body = String, content_type = "text/plain; version=0.0.4",
+         description = "Prometheus text format; the metric names are listed in the README",
+         example = "http_requests_total{path=\"/webhook\",status=\"200\"} 15\n"),
+        (status = 408, response = TimedOut),
+    )
+)]
 pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
     let (body, content_type) = state.metrics.render();
     ([(header::CONTENT_TYPE, content_type)], body)

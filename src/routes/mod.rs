@@ -1,23 +1,61 @@
-//! One module per resource; `router` puts them together.
+//! One module per resource; `api` puts them together with their OpenAPI operations.
 
+mod docs;
 mod health;
 mod messages;
 mod metrics;
 mod stats;
 mod webhook;
 
-use axum::routing::{get, post};
 use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::openapi::ApiDoc;
 
-/// Every route of the contract.
+pub use docs::DOCS_ROUTES;
+
+/// Every route of the contract. `routes!` registers each handler at the method and
+/// path of its `#[utoipa::path]` and adds that operation to the document, so the two
+/// cannot disagree.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(webhook::receive_webhook))
+        .routes(routes!(messages::list_messages))
+        .routes(routes!(stats::get_stats))
+        .routes(routes!(metrics::get_metrics))
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+}
+
+/// The contract's routes and, beside them, the documentation (`DOCS_ROUTES`), which
+/// the document does not list.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/webhook", post(webhook::receive_webhook))
-        .route("/messages", get(messages::list_messages))
-        .route("/stats", get(stats::get_stats))
-        .route("/metrics", get(metrics::get_metrics))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
+    let (api, document) = api().split_for_parts();
+    api.merge(docs::router(&document))
+}
+
+/// `(METHOD, path)` of every route of the contract, as `api` registers them.
+pub fn contract_routes() -> Vec<(String, String)> {
+    let mut routes = Vec::new();
+    for (path, item) in api().into_openapi().paths.paths {
+        let operations = [
+            ("GET", &item.get),
+            ("POST", &item.post),
+            ("PUT", &item.put),
+            ("PATCH", &item.patch),
+            ("DELETE", &item.delete),
+            ("HEAD", &item.head),
+            ("OPTIONS", &item.options),
+            ("TRACE", &item.trace),
+        ];
+        for (method, operation) in operations {
+            if operation.is_some() {
+                routes.push((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    routes
 }

@@ -5,13 +5,16 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError};
 use crate::message::Message;
 use crate::metrics::WebhookResult;
+use crate::openapi::{
+    ErrorBody, ServiceUnavailable, TimedOut, ValidationErrorBody, WebhookMessage,
+};
 use crate::signature::verify_signature;
 use crate::store::InsertOutcome;
 use crate::telemetry::WebhookLog;
@@ -19,6 +22,44 @@ use crate::telemetry::WebhookLog;
 /// The header that carries the hex HMAC-SHA256 of the body.
 pub const SIGNATURE_HEADER: &str = "x-signature";
 
+/// The answer to a webhook that is stored, now or by an earlier call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    status: OkStatus,
+}
+
+/// The one value of a success `status`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OkStatus {
+    Ok,
+}
+
+/// Verifies the signature over the raw bytes, validates, and stores the message once.
+#[utoipa::path(
+    post,
+    path = "/webhook",
+    tag = "webhook",
+    request_body(
+        content = WebhookMessage,
+        description = "One message, as UTF-8 JSON. A missing Content-Type is read as JSON; \
+                       any other type than JSON is a 422 at `[\"header\", \"content-type\"]`.",
+    ),
+    security(("signature" = [])),
+    responses(
+        (status = 200, body = Accepted,
+         description = "Durably stored now, or already stored earlier (the first version is kept)"),
+        (status = 400, body = ErrorBody, description = "The body could not be read"),
+        (status = 401, body = ErrorBody,
+         description = "X-Signature is missing, empty, not hex, or wrong; nothing was parsed",
+         example = json!({"detail": "invalid signature"})),
+        (status = 408, response = TimedOut),
+        (status = 413, body = ErrorBody, description = "The body is larger than MAX_BODY_BYTES"),
+        (status = 422, body = ValidationErrorBody,
+         description = "Not one JSON object, a broken field rule, or a non-JSON Content-Type"),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 pub async fn receive_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -37,7 +78,10 @@ pub async fn receive_webhook(
         Err(ApiError::StoreUnavailable) => WebhookResult::StoreUnavailable,
     };
     let mut response = match outcome {
-        Ok(_) => Json(json!({"status": "ok"})).into_response(),
+        Ok(_) => Json(Accepted {
+            status: OkStatus::Ok,
+        })
+        .into_response(),
         Err(error) => error.into_response(),
     };
     response

@@ -138,7 +138,8 @@ async fn scalar<'q>(
 }
 
 pub(super) fn uses_trigram_index(q: &str) -> bool {
-    fold_case(q).chars().count() >= TRIGRAM
+    // FTS5's query syntax ends a string at NUL: such a `q` is left to the scan.
+    !q.contains('\0') && fold_case(q).chars().count() >= TRIGRAM
 }
 
 /// `q` as an FTS5 phrase over the folded text: with the trigram tokenizer a phrase

@@ -10,6 +10,7 @@ mod lifecycle;
 mod logging;
 mod messages;
 mod metrics;
+mod openapi;
 mod sigkill;
 mod signed_bodies;
 mod startup;

@@ -387,3 +387,22 @@ async fn messages_treats_an_empty_from_or_q_as_not_given() {
         assert_matches(&app, query, &["a", "b"]).await;
     }
 }
+
+#[tokio::test]
+async fn messages_q_may_contain_nul_and_other_control_characters() {
+    let app = TestApp::spawn().await;
+    seed(
+        &app,
+        &[
+            ("nul", ALICE, TS, Some("ab\u{0}cd")),
+            ("plain", BOB, TS, Some("abcd")),
+        ],
+    )
+    .await;
+
+    for query in ["q=b%00c", "q=b%00c&since=2000-01-01T00:00:00Z", "q=%00"] {
+        let page = app.messages(query).await;
+        assert_eq!(ids(&page), ["nul"], "{query}");
+        assert_eq!(page["total"], 1, "{query}");
+    }
+}
