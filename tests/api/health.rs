@@ -74,7 +74,7 @@ async fn wait_for_not_ready(app: &TestApp) -> Value {
 
 /// Runs `webhook-inbox healthcheck` against `port`; true when it exits 0.
 async fn healthcheck_passes(port: &str) -> bool {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-inbox"))
+    tokio::process::Command::new(crate::helpers::binary())
         .arg("healthcheck")
         .env_clear()
         .env("PORT", port)

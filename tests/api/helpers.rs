@@ -121,6 +121,14 @@ impl TestApp {
             .expect("wait for the process")
     }
 
+    /// Waits for the process to exit by itself (after a signal sent with `signal`).
+    pub async fn wait(mut self) -> ExitStatus {
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("the process exits")
+            .expect("wait for the process")
+    }
+
     /// Sends a signal (`TERM`, `INT`, `KILL`) to the process.
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().expect("the process is running");
@@ -254,7 +262,7 @@ pub async fn run_to_exit(env: &[(&str, &str)]) -> (ExitStatus, Vec<Value>, Vec<S
 }
 
 fn launch(vars: &[(String, String)]) -> (Child, Arc<Output>, Vec<JoinHandle<()>>) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_webhook-inbox"));
+    let mut command = Command::new(binary());
     command
         .env_clear()
         .envs(vars.iter().cloned())
@@ -325,6 +333,14 @@ async fn wait_for_line(
     })
     .await;
     found.expect("the expected log line appears")
+}
+
+/// The binary under test: the one cargo built for this test run, or the one named by
+/// `WEBHOOK_INBOX_BIN` (e.g. `target/release/webhook-inbox`, to test a release build).
+pub fn binary() -> PathBuf {
+    std::env::var_os("WEBHOOK_INBOX_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_webhook-inbox")))
 }
 
 /// Parses one stdout line, failing the test when it is not one JSON object.

@@ -219,7 +219,7 @@ impl Process {
     pub(crate) async fn start() -> Self {
         let database_dir = Arc::new(tempfile::tempdir().expect("temporary directory"));
         let database = database_dir.path().join("app.db");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_webhook-inbox"))
+        let mut child = Command::new(crate::helpers::binary())
             .env_clear()
             .env("WEBHOOK_SECRET", SECRET)
             .env("HOST", "127.0.0.1")
@@ -289,4 +289,44 @@ impl Process {
         let stderr = stderr.lines().map(str::to_owned).collect();
         (status, self.lines, stderr)
     }
+}
+
+#[tokio::test]
+async fn after_sigterm_new_connections_are_refused_while_a_request_finishes() {
+    let mut app = TestApp::spawn_with(&[("REQUEST_TIMEOUT_SECS", "30")]).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // A request in flight (its body half sent) keeps the process alive after SIGTERM.
+    let mut in_flight = TcpStream::connect(&address).await.unwrap();
+    in_flight
+        .write_all(
+            b"POST /webhook HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+              expect: 100-continue\r\ncontent-length: 100\r\nx-signature: 00\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut interim = [0u8; 12];
+    in_flight.read_exact(&mut interim).await.unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100");
+
+    app.signal("TERM");
+    app.wait_for_log(|line| line["message"].as_str().is_some_and(|m| m.contains("shut")))
+        .await;
+
+    let mut refused = false;
+    for _ in 0..100 {
+        if TcpStream::connect(&address).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "the listener is closed once shutdown starts");
+    in_flight.write_all(&[b' '; 100]).await.unwrap();
+    let mut answer = Vec::new();
+    in_flight.read_to_end(&mut answer).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer).contains("HTTP/1.1 401"),
+        "the request was finished"
+    );
+    assert!(app.wait().await.success());
 }

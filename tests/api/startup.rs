@@ -157,3 +157,33 @@ async fn assert_serves_and_stores(app: &TestApp) {
     assert_eq!(page["data"][0], message("m1"));
     assert_eq!(app.stats().await["total_messages"], 1);
 }
+
+#[tokio::test]
+async fn a_corrupt_database_stops_startup_and_is_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    let garbage: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&path, &garbage).unwrap();
+
+    let (status, stdout, stderr) = run_to_exit(&[
+        ("WEBHOOK_SECRET", SECRET),
+        ("DATABASE_URL", &format!("sqlite://{}", path.display())),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+    ])
+    .await;
+
+    assert!(!status.success(), "exit status: {status}");
+    let error = stdout
+        .iter()
+        .find(|line| line["level"] == "ERROR")
+        .unwrap_or_else(|| panic!("an error line: {stdout:?}"));
+    assert!(error.to_string().contains("database"), "{error}");
+    assert!(stdout.iter().all(|line| line["message"] != "listening"));
+    assert_eq!(stderr, Vec::<String>::new());
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        garbage,
+        "never replaced by an empty database"
+    );
+}
