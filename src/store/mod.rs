@@ -12,6 +12,7 @@ mod wal_sync;
 mod writer;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::message::{Message, StoredMessage};
 use crate::timestamp::Timestamp;
@@ -74,19 +75,26 @@ pub struct Page {
 }
 
 /// The body of `/stats`.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct Stats {
     pub total_messages: u64,
     pub senders_count: u64,
+    /// The top 10 senders by count, descending; ties by `from` ascending.
     pub messages_per_sender: Vec<SenderCount>,
+    /// The `ts` of the earliest message (by instant), as received; null when empty.
+    #[schema(schema_with = crate::openapi::nullable_timestamp, required = true)]
     pub first_message_ts: Option<String>,
+    /// The `ts` of the latest message (by instant), as received; null when empty.
+    #[schema(schema_with = crate::openapi::nullable_timestamp, required = true)]
     pub last_message_ts: Option<String>,
 }
 
 /// One row of the top-senders list.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct SenderCount {
+    #[schema(schema_with = crate::openapi::msisdn)]
     pub from: String,
+    #[schema(minimum = 1)]
     pub count: u64,
 }
 
