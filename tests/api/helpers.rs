@@ -104,21 +104,15 @@ impl TestApp {
     }
 
     /// Sends SIGTERM and waits for the process to exit.
-    pub async fn stop(mut self) -> ExitStatus {
+    pub async fn stop(self) -> ExitStatus {
         self.signal("TERM");
-        tokio::time::timeout(PATIENCE, self.child.wait())
-            .await
-            .expect("the process exits after SIGTERM")
-            .expect("wait for the process")
+        self.wait().await
     }
 
     /// Sends SIGKILL and waits for the process to die: a crash, with no shutdown at all.
-    pub async fn kill(mut self) -> ExitStatus {
+    pub async fn kill(self) -> ExitStatus {
         self.signal("KILL");
-        tokio::time::timeout(PATIENCE, self.child.wait())
-            .await
-            .expect("the process dies after SIGKILL")
-            .expect("wait for the process")
+        self.wait().await
     }
 
     /// Waits for the process to exit by itself (after a signal sent with `signal`).
