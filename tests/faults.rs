@@ -106,13 +106,7 @@ async fn a_full_disk_answers_503_and_everything_recovers_when_space_returns() {
     assert_eq!(status, 200, "readiness recovers without a restart");
     json_ok(app.post_webhook(&message("after")).await).await;
     acknowledged.push("after".to_owned());
-    let page = app.messages("limit=100").await;
-    let mut stored: Vec<String> = page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| row["message_id"].as_str().unwrap().to_owned())
-        .collect();
+    let mut stored = helpers::message_ids(&app.messages("limit=100").await);
     stored.sort();
     acknowledged.sort();
     assert_eq!(

@@ -3,7 +3,7 @@
 use futures::future::join_all;
 use serde_json::{json, Value};
 
-use crate::helpers::{json_with_status, message, with, TestApp};
+use crate::helpers::{json_with_status, message, message_ids, with, TestApp};
 
 const SENDERS: [&str; 2] = ["+911111111111", "+922222222222"];
 
@@ -26,15 +26,6 @@ async fn seed(app: &TestApp) {
     }
 }
 
-fn ids(page: &Value) -> Vec<String> {
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| row["message_id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// Every page of `query` by following `next_cursor`; the number of pages.
 async fn walk_by_cursor(app: &TestApp, query: &str) -> (Vec<String>, usize) {
     let mut seen = Vec::new();
@@ -42,7 +33,7 @@ async fn walk_by_cursor(app: &TestApp, query: &str) -> (Vec<String>, usize) {
     let mut page = app.messages(query).await;
     loop {
         pages += 1;
-        seen.extend(ids(&page));
+        seen.extend(message_ids(&page));
         let Some(cursor) = page["next_cursor"].as_str() else {
             return (seen, pages);
         };
@@ -64,10 +55,10 @@ async fn following_next_cursor_visits_every_row_once_in_order_with_filters() {
         let all = app.messages(&format!("limit=100{filter}")).await;
         let (walked, pages) = walk_by_cursor(&app, &format!("limit=4{filter}")).await;
 
-        assert_eq!(walked, ids(&all), "filter {filter:?}");
+        assert_eq!(walked, message_ids(&all), "filter {filter:?}");
         assert_eq!(
             pages,
-            ids(&all).len().div_ceil(4).max(1),
+            message_ids(&all).len().div_ceil(4).max(1),
             "filter {filter:?}"
         );
     }
@@ -89,7 +80,9 @@ async fn a_cursor_page_reports_the_filtered_total_and_offset_zero() {
     assert_eq!(second["total"], first["total"]);
     assert_eq!(second["offset"], 0);
     assert_eq!(second["limit"], 5);
-    assert!(!ids(&second).iter().any(|id| ids(&first).contains(id)));
+    assert!(!message_ids(&second)
+        .iter()
+        .any(|id| message_ids(&first).contains(id)));
 }
 
 #[tokio::test]

@@ -375,6 +375,16 @@ pub fn with(mut base: Value, changes: Value) -> Value {
     base
 }
 
+/// The `message_id`s of a `/messages` page, in order.
+pub fn message_ids(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .expect("data is an array")
+        .iter()
+        .map(|row| row["message_id"].as_str().expect("message_id").to_owned())
+        .collect()
+}
+
 /// Asserts a 200 and returns the JSON body.
 pub async fn json_ok(response: reqwest::Response) -> Value {
     let status = response.status();

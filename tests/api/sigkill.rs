@@ -7,7 +7,7 @@ use std::os::unix::process::ExitStatusExt;
 use futures::future::join_all;
 use serde_json::{json, Value};
 
-use crate::helpers::{json_ok, message, TestApp};
+use crate::helpers::{json_ok, message, message_ids, TestApp};
 
 #[tokio::test]
 async fn messages_acknowledged_just_before_a_sigkill_are_there_after_a_restart() {
@@ -24,13 +24,7 @@ async fn messages_acknowledged_just_before_a_sigkill_are_there_after_a_restart()
 
     assert_eq!(status.signal(), Some(9), "killed, not stopped: {status}");
     let app = TestApp::spawn_on(database_dir, &[]).await;
-    let page = app.messages("limit=100").await;
-    let stored: Vec<Value> = page["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|row| row["message_id"].clone())
-        .collect();
-    assert_eq!(stored, ids.iter().map(|id| json!(id)).collect::<Vec<_>>());
+    let stored = message_ids(&app.messages("limit=100").await);
+    assert_eq!(stored, ids);
     assert_eq!(app.stats().await["total_messages"], 40);
 }

@@ -6,7 +6,7 @@ use futures::future::join_all;
 use serde_json::json;
 use sqlx::Connection;
 
-use crate::helpers::{json_ok, json_with_status, message, TestApp};
+use crate::helpers::{json_ok, json_with_status, message, message_ids, TestApp};
 
 /// Posts one message per id at once; returns each id with its status and Retry-After.
 async fn post_all(app: &TestApp, ids: &[String]) -> Vec<(String, u16, Option<String>)> {
@@ -148,15 +148,9 @@ async fn a_full_write_queue_answers_503_with_retry_after_and_keeps_what_it_accep
         !accepted.is_empty(),
         "what was queued is committed after the stall"
     );
-    let stored = app.messages("limit=100").await;
-    let mut stored_ids: Vec<&str> = stored["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| row["message_id"].as_str().unwrap())
-        .collect();
+    let mut stored_ids = message_ids(&app.messages("limit=100").await);
     stored_ids.sort_unstable();
-    let mut accepted_ids: Vec<&str> = accepted.iter().map(|(id, _, _)| id.as_str()).collect();
+    let mut accepted_ids: Vec<String> = accepted.iter().map(|(id, _, _)| id.clone()).collect();
     accepted_ids.sort_unstable();
     assert_eq!(
         stored_ids, accepted_ids,

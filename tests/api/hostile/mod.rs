@@ -9,7 +9,7 @@ mod webhook_cases;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{json_ok, message, with, TestApp};
+use crate::helpers::{json_ok, message, message_ids, with, TestApp};
 use corpus::{run, Case, Expect, SMALL_LIMIT};
 use request_cases::{broken_http, framing, literal_filters, query_parameters, routing};
 use webhook_cases::{oversized_bodies, webhook_bodies, webhook_headers};
@@ -45,12 +45,7 @@ async fn assert_nothing_stored_and_alive(apps: [&TestApp; 2]) {
         .collect();
     for app in apps {
         let page = app.messages("limit=100").await;
-        let ids: Vec<Value> = page["data"]
-            .as_array()
-            .expect("data")
-            .iter()
-            .map(|row| row["message_id"].clone())
-            .collect();
+        let ids: Vec<Value> = message_ids(&page).into_iter().map(Value::from).collect();
         assert_eq!(ids, seeded, "rows other than the seeds were stored");
         assert_eq!(page["total"], 3);
         assert_eq!(app.stats().await["total_messages"], 3);
