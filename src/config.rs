@@ -66,10 +66,44 @@ impl fmt::Debug for Secret {
 }
 
 /// Where the SQLite database lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseLocation {
+    /// A SQLite file.
     File(PathBuf),
+    /// A SQLite database in memory, gone when the process ends.
     Memory,
+    /// A PostgreSQL server: the `postgres://` or `postgresql://` URL as given.
+    Postgres(String),
+}
+
+/// Shown in logs: a PostgreSQL URL without its password.
+impl fmt::Debug for DatabaseLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Memory => f.write_str("Memory"),
+            Self::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&redact_password(url))
+                .finish(),
+        }
+    }
+}
+
+/// `url` with the password of its user info, if any, replaced by `***`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 /// SQLite's `synchronous` setting for the write connection.
@@ -208,12 +242,16 @@ fn parse_level(raw: &str) -> Option<LevelFilter> {
     }
 }
 
-/// Accepts `sqlite::memory:`, `sqlite:relative.db`, `sqlite://relative/path.db`,
+/// Accepts `postgres://…` and `postgresql://…` (checked when connecting), and for
+/// SQLite `sqlite::memory:`, `sqlite:relative.db`, `sqlite://relative/path.db`,
 /// `sqlite:///abs/path.db` and the deployment form `sqlite:////data/app.db`.
 fn parse_database_url(url: &str) -> Result<DatabaseLocation, String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(DatabaseLocation::Postgres(url.to_owned()));
+    }
     let rest = url
         .strip_prefix("sqlite:")
-        .ok_or_else(|| "only sqlite: URLs are supported".to_owned())?;
+        .ok_or_else(|| "only sqlite: and postgres: URLs are supported".to_owned())?;
     if rest.contains('?') {
         return Err("query parameters are not supported".to_owned());
     }
@@ -256,6 +294,14 @@ mod tests {
             ("sqlite://relative/path.db", file("relative/path.db")),
             ("sqlite:relative.db", file("relative.db")),
             ("sqlite::memory:", DatabaseLocation::Memory),
+            (
+                "postgres://user@db:5432/inbox?sslmode=disable",
+                DatabaseLocation::Postgres("postgres://user@db:5432/inbox?sslmode=disable".into()),
+            ),
+            (
+                "postgresql://db/inbox",
+                DatabaseLocation::Postgres("postgresql://db/inbox".into()),
+            ),
         ];
         for (url, expected) in cases {
             assert_eq!(parse_database_url(url).unwrap(), expected, "{url}");
@@ -263,9 +309,22 @@ mod tests {
     }
 
     #[test]
+    fn a_postgres_password_never_reaches_the_logs() {
+        let location = DatabaseLocation::Postgres("postgres://inbox:s3cr@t@db:5432/inbox".into());
+        let shown = format!("{location:?}");
+        assert!(!shown.contains("s3cr"), "{shown}");
+        assert!(
+            shown.contains("postgres://inbox:***@db:5432/inbox"),
+            "{shown}"
+        );
+        let no_password = DatabaseLocation::Postgres("postgres://inbox@db/inbox".into());
+        assert!(format!("{no_password:?}").contains("postgres://inbox@db/inbox"));
+    }
+
+    #[test]
     fn unsupported_database_urls_are_rejected() {
         for url in [
-            "postgres://x",
+            "mysql://db/inbox",
             "sqlite://",
             "sqlite:///data/",
             "sqlite://a.db?mode=ro",

@@ -1,24 +1,121 @@
 //! Where messages live: the write queue that commits them in groups, and the reads
-//! behind `/messages`, `/stats` and readiness.
+//! behind `/messages`, `/stats` and readiness, on SQLite or on PostgreSQL.
+//!
+//! Both backends share the writer (`writer`, which needs a `Committer`) and implement
+//! `Backend` for the reads; `Store` picks one from the URL at startup.
 
-mod batch;
-mod count;
 mod cursor;
-mod reads;
-#[cfg(test)]
-mod search_properties;
+mod postgres;
 mod sqlite;
 mod wal_sync;
 mod writer;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::config::{DatabaseLocation, Synchronous};
 use crate::message::{Message, StoredMessage};
 use crate::timestamp::Timestamp;
 
 pub use cursor::Cursor;
-pub use sqlite::{Store, StoreOptions};
+use writer::WriteQueue;
+pub use writer::WriterMetrics;
+
+/// What the store needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub location: DatabaseLocation,
+    /// SQLite only: whether a 200 waits for the WAL to be synced.
+    pub synchronous: Synchronous,
+    pub read_connections: u32,
+    pub write_queue_capacity: usize,
+    pub write_batch_max: usize,
+}
+
+/// A future a `Backend` returns: boxed, so that `Store` can hold either backend.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The read side of a database; the write side is the shared writer's `Committer`.
+pub trait Backend: Send + Sync + 'static {
+    /// The page of messages matching `filter`, in `ts, message_id` order, and its
+    /// total, from one snapshot.
+    fn list<'a>(
+        &'a self,
+        filter: &'a MessageFilter,
+        limit: u32,
+        start: &'a PageStart,
+    ) -> BoxFuture<'a, Result<Page, StoreError>>;
+
+    /// Totals, top senders and the time span, read from the aggregates.
+    fn stats(&self) -> BoxFuture<'_, Result<Stats, StoreError>>;
+
+    /// Whether the database answers and every embedded migration is applied.
+    fn schema_ready(&self) -> BoxFuture<'_, Result<(), String>>;
+
+    /// Closes the read connections.
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// The message store: one writer that commits in groups, and a backend for reads.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    writer: WriteQueue,
+}
+
+impl Store {
+    /// Opens the database the URL names (creating a SQLite file if missing), applies
+    /// migrations and starts the writer.
+    pub async fn open(options: &StoreOptions, metrics: WriterMetrics) -> Result<Self, sqlx::Error> {
+        let (backend, writer): (Arc<dyn Backend>, WriteQueue) = match &options.location {
+            DatabaseLocation::Postgres(_) => {
+                let (backend, writer) = postgres::open(options, metrics).await?;
+                (Arc::new(backend), writer)
+            }
+            DatabaseLocation::Memory | DatabaseLocation::File(_) => {
+                let (backend, writer) = sqlite::open(options, metrics).await?;
+                (Arc::new(backend), writer)
+            }
+        };
+        Ok(Self { backend, writer })
+    }
+
+    /// Stores `message` unless its `message_id` exists; returns once committed to disk.
+    pub async fn insert(&self, message: Message) -> Result<InsertOutcome, StoreError> {
+        self.writer.submit(message).await
+    }
+
+    /// The page of messages matching `filter`, in `ts, message_id` order.
+    pub async fn list(
+        &self,
+        filter: &MessageFilter,
+        limit: u32,
+        start: &PageStart,
+    ) -> Result<Page, StoreError> {
+        self.backend.list(filter, limit, start).await
+    }
+
+    /// The body of `/stats`.
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        self.backend.stats().await
+    }
+
+    /// Whether the database answers, the schema is current and the writer can commit.
+    pub async fn is_ready(&self) -> Result<(), String> {
+        self.backend.schema_ready().await?;
+        self.writer.health()
+    }
+
+    /// Commits what is queued, stops the writer and closes every connection.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.backend.close().await;
+    }
+}
 
 /// What an insert did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,9 +204,15 @@ pub fn fold_case(text: &str) -> String {
     text.to_lowercase()
 }
 
-impl Store {
-    /// Stores `message` unless its `message_id` exists; returns once committed to disk.
-    pub async fn insert(&self, message: Message) -> Result<InsertOutcome, StoreError> {
-        self.writer.submit(message).await
-    }
+/// The latest version among `migrator`'s migrations.
+fn latest_migration(migrator: &sqlx::migrate::Migrator) -> i64 {
+    migrator
+        .iter()
+        .map(|migration| migration.version)
+        .max()
+        .unwrap_or(0)
+}
+
+pub(crate) fn non_negative(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
 }

@@ -4,15 +4,16 @@
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::count::{count, phrase, TextSearch};
-use super::{
-    fold_case, Cursor, MessageFilter, Page, PageStart, SenderCount, Stats, Store, StoreError,
-    TOP_SENDERS,
-};
+use super::SqliteReader;
 use crate::message::StoredMessage;
+use crate::store::{
+    fold_case, non_negative, Cursor, MessageFilter, Page, PageStart, SenderCount, Stats,
+    StoreError, TOP_SENDERS,
+};
 
 type MessageRow = (String, String, String, String, Option<String>, String);
 
-impl Store {
+impl SqliteReader {
     /// The page of messages matching `filter`, in `ts, message_id` order.
     pub async fn list(
         &self,
@@ -21,7 +22,7 @@ impl Store {
         start: &PageStart,
     ) -> Result<Page, StoreError> {
         // One read transaction: the page and its total come from the same snapshot.
-        let mut snapshot = self.reader.begin().await?;
+        let mut snapshot = self.pool.begin().await?;
         let (total, text) = count(&mut snapshot, filter).await?;
         let text = text.for_page(limit, start, total);
         let (data, next) = page(&mut snapshot, filter, limit, start, text).await?;
@@ -31,7 +32,7 @@ impl Store {
 
     /// Totals, top senders and the time span, read from the aggregates.
     pub async fn stats(&self) -> Result<Stats, StoreError> {
-        let mut snapshot = self.reader.begin().await?;
+        let mut snapshot = self.pool.begin().await?;
         let (total_messages, senders_count): (i64, i64) =
             sqlx::query_as("SELECT messages, senders FROM message_totals WHERE id = 1")
                 .fetch_one(&mut *snapshot)
@@ -174,8 +175,4 @@ impl<'q, 'b> Conditions<'q, 'b> {
             }
         }
     }
-}
-
-pub(super) fn non_negative(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
 }

@@ -8,8 +8,8 @@ use std::time::SystemTime;
 use sqlx::pool::PoolConnection;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
-use super::writer::Pending;
-use super::InsertOutcome;
+use crate::store::writer::{Committer, Pending};
+use crate::store::{fold_case, InsertOutcome};
 
 const INSERT_MESSAGES: &str = "INSERT INTO messages \
      (message_id, from_msisdn, to_msisdn, ts, ts_key, text, text_folded, created_at) ";
@@ -18,9 +18,45 @@ const ON_CONFLICT_RETURNING: &str = " ON CONFLICT (message_id) DO NOTHING RETURN
 /// Rows per INSERT statement: few round trips to SQLite, few distinct statements to cache.
 const ROWS_PER_STATEMENT: usize = 64;
 
+/// The write connection (a pool of one, so a connection closed after a failure is
+/// replaced), and what to do with it after a failure.
+pub(super) struct SqliteCommitter {
+    pub(super) pool: SqlitePool,
+    pub(super) after_failure: AfterFailure,
+}
+
+impl Committer for SqliteCommitter {
+    async fn commit(&mut self, batch: &[Pending]) -> Result<Vec<InsertOutcome>, sqlx::Error> {
+        commit(&self.pool, batch, self.after_failure).await
+    }
+
+    /// Rewrites one page of the totals and commits.
+    async fn probe(&mut self) -> Result<(), sqlx::Error> {
+        let mut connection = self.pool.acquire().await?;
+        let written = async {
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *connection)
+                .await?;
+            sqlx::query("UPDATE message_totals SET messages = messages WHERE id = 1")
+                .execute(&mut *connection)
+                .await?;
+            sqlx::query("COMMIT").execute(&mut *connection).await
+        }
+        .await;
+        if written.is_err() {
+            recover(&mut connection, self.after_failure).await;
+        }
+        written.map(drop)
+    }
+
+    async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
 /// Inserts `batch` in one transaction on the write connection; learns per row whether
 /// it was new.
-pub(super) async fn commit(
+async fn commit(
     pool: &SqlitePool,
     batch: &[Pending],
     on_failure: AfterFailure,
@@ -53,7 +89,7 @@ async fn insert_batch(
                 .push_bind(message.ts.as_str())
                 .push_bind(message.ts.sort_key())
                 .push_bind(message.text.as_deref())
-                .push_bind(message.text.as_deref().map(super::fold_case))
+                .push_bind(message.text.as_deref().map(fold_case))
                 .push_bind(&created_at);
         });
         insert.push(ON_CONFLICT_RETURNING);
@@ -88,7 +124,7 @@ pub enum AfterFailure {
     RollBack,
 }
 
-pub(super) async fn recover(connection: &mut PoolConnection<Sqlite>, after: AfterFailure) {
+async fn recover(connection: &mut PoolConnection<Sqlite>, after: AfterFailure) {
     let rolled_back = sqlx::query("ROLLBACK").execute(&mut **connection).await;
     if after == AfterFailure::Reconnect || rolled_back.is_err() {
         connection.close_on_drop();

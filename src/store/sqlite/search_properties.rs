@@ -6,10 +6,10 @@ use futures::future::join_all;
 
 use super::count::{count_rows, TextSearch};
 use super::reads::page;
-use super::{fold_case, MessageFilter, PageStart, Store, StoreOptions};
 use crate::config::{DatabaseLocation, Synchronous};
 use crate::message::Message;
 use crate::metrics::Metrics;
+use crate::store::{fold_case, MessageFilter, PageStart, StoreOptions};
 use crate::timestamp::Timestamp;
 
 const SENDERS: [&str; 4] = ["+1", "+22", "+333", "+4444"];
@@ -71,7 +71,7 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
         write_queue_capacity: 1024,
         write_batch_max: 64,
     };
-    let store = Store::open(&options, Metrics::new().writer.clone())
+    let (store, writer) = super::open(&options, Metrics::new().writer.clone())
         .await
         .unwrap();
     let mut random = Random(0x9E37_79B9_7F4A_7C15);
@@ -84,7 +84,7 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
             text: (random.below(7) > 0).then(|| random.text(12)),
         })
         .collect();
-    for outcome in join_all(messages.iter().map(|m| store.insert(m.clone()))).await {
+    for outcome in join_all(messages.iter().map(|m| writer.submit(m.clone()))).await {
         outcome.unwrap();
     }
 
@@ -137,7 +137,7 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
             "case {case}: total of {filter:?}"
         );
 
-        let mut connection = store.reader.acquire().await.unwrap();
+        let mut connection = store.pool.acquire().await.unwrap();
         for plan in [TextSearch::Scan, TextSearch::Index { rows_in_range: 1 }] {
             if plan != TextSearch::Scan
                 && filter

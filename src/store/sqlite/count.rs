@@ -3,8 +3,8 @@
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::reads::{non_negative, Conditions};
-use super::{fold_case, MessageFilter, PageStart, StoreError};
+use super::reads::Conditions;
+use crate::store::{fold_case, non_negative, MessageFilter, PageStart, StoreError};
 
 /// The trigram index serves substrings of at least this many characters; shorter
 /// ones are matched by scanning `text_folded`.

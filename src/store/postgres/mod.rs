@@ -1,0 +1,106 @@
+//! The PostgreSQL backend, for several stateless replicas sharing one database: the
+//! same writer design (one write connection per replica, committing in groups), reads
+//! from a pool, migrations applied under sqlx's advisory lock so replicas may start at
+//! once.
+
+mod batch;
+mod reads;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use super::wal_sync::Durability;
+use super::writer::{WriteQueue, WriterMetrics};
+use super::{latest_migration, Backend, BoxFuture, MessageFilter, Page, PageStart, Stats};
+use super::{StoreError, StoreOptions};
+use crate::config::DatabaseLocation;
+use batch::PgCommitter;
+
+/// The schema, embedded in the binary and applied at startup.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a request waits for a free connection before the database counts as
+/// unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The read side: a pool of connections, each read in one snapshot.
+pub(super) struct PgReader {
+    pool: PgPool,
+}
+
+/// Connects, applies migrations and starts the writer.
+pub(super) async fn open(
+    options: &StoreOptions,
+    metrics: WriterMetrics,
+) -> Result<(PgReader, WriteQueue), sqlx::Error> {
+    let DatabaseLocation::Postgres(url) = &options.location else {
+        return Err(sqlx::Error::Configuration("not a PostgreSQL URL".into()));
+    };
+    let connect = PgConnectOptions::from_str(url)?.application_name("webhook-inbox");
+    let read_pool = PgPoolOptions::new()
+        .max_connections(options.read_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(connect.clone())
+        .await?;
+    // sqlx holds an advisory lock while it migrates: replicas starting together apply
+    // each migration once, and the others wait for it.
+    MIGRATOR.run(&read_pool).await?;
+    let write_pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(connect)
+        .await?;
+    // A COMMIT returns once PostgreSQL has flushed it (synchronous_commit, on by
+    // default): nothing is left to sync before answering.
+    let writer = WriteQueue::start(
+        PgCommitter { pool: write_pool },
+        Durability::AtCommit,
+        options.write_queue_capacity,
+        options.write_batch_max,
+        metrics,
+    )?;
+    Ok((PgReader { pool: read_pool }, writer))
+}
+
+impl Backend for PgReader {
+    fn list<'a>(
+        &'a self,
+        filter: &'a MessageFilter,
+        limit: u32,
+        start: &'a PageStart,
+    ) -> BoxFuture<'a, Result<Page, StoreError>> {
+        Box::pin(self.list(filter, limit, start))
+    }
+
+    fn stats(&self) -> BoxFuture<'_, Result<Stats, StoreError>> {
+        Box::pin(self.stats())
+    }
+
+    fn schema_ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async {
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|error| format!("database: {error}"))?;
+            match applied.unwrap_or(0) < latest_migration(&MIGRATOR) {
+                true => Err("schema: migrations are not applied".to_owned()),
+                false => Ok(()),
+            }
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.pool.close())
+    }
+}
+
+/// `text` as the folded, searchable form stored in `text_folded`: Unicode lowercase,
+/// with NUL (which PostgreSQL text cannot hold) written as the noncharacter U+FFFF.
+pub(super) fn searchable(text: &str) -> String {
+    super::fold_case(text).replace('\0', "\u{FFFF}")
+}

@@ -1,0 +1,165 @@
+//! The SQLite backend, the default: connection settings, migrations, and the split
+//! between the single writer and the pool of readers.
+
+mod batch;
+mod count;
+mod reads;
+#[cfg(test)]
+mod search_properties;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use batch::{AfterFailure, SqliteCommitter};
+
+use super::wal_sync::Durability;
+use super::writer::{WriteQueue, WriterMetrics};
+use super::{latest_migration, Backend, BoxFuture, MessageFilter, Page, PageStart, Stats};
+use super::{StoreError, StoreOptions};
+use crate::config::{DatabaseLocation, Synchronous};
+
+/// The schema, embedded in the binary and applied at startup.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a connection waits for a lock before reporting the database busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The read side: a pool of read connections (WAL mode: they never wait on the writer).
+pub(super) struct SqliteReader {
+    pub(super) pool: SqlitePool,
+}
+
+/// Opens (creating if missing) the database, applies migrations and starts the writer.
+pub(super) async fn open(
+    options: &StoreOptions,
+    metrics: WriterMetrics,
+) -> Result<(SqliteReader, WriteQueue), sqlx::Error> {
+    let (write_pool, read_pool, durability, after_failure) = match &options.location {
+        DatabaseLocation::Memory => {
+            // Every connection to `:memory:` would be a new, empty database, and
+            // the database lives only while a connection is open: one connection,
+            // kept forever, serves both reads and writes.
+            let connect = SqliteConnectOptions::from_str("sqlite::memory:")?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(connect)
+                .await?;
+            (
+                pool.clone(),
+                pool,
+                Durability::AtCommit,
+                AfterFailure::RollBack,
+            )
+        }
+        DatabaseLocation::File(path) => {
+            if let Some(parent) = path
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent)?;
+            }
+            // Commits do not sync; the writer syncs the WAL before answering
+            // (see `writer`), unless SQLITE_SYNCHRONOUS=NORMAL says not to.
+            let connect = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(BUSY_TIMEOUT);
+            // The write connection lives as long as the process, so the WAL file
+            // the writer syncs is never deleted under it.
+            let write_pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(connect.clone())
+                .await?;
+            let read_pool = SqlitePoolOptions::new()
+                .max_connections(options.read_connections)
+                .connect_with(connect)
+                .await?;
+            let durability = match options.synchronous {
+                Synchronous::Full => Durability::SyncWal(wal_path(path)),
+                Synchronous::Normal => Durability::AtCommit,
+            };
+            (write_pool, read_pool, durability, AfterFailure::Reconnect)
+        }
+        DatabaseLocation::Postgres(_) => {
+            return Err(sqlx::Error::Configuration("not a SQLite URL".into()))
+        }
+    };
+    MIGRATOR.run(&write_pool).await?;
+    if let DatabaseLocation::File(path) = &options.location {
+        sync_directory_of(path)?;
+    }
+    let committer = SqliteCommitter {
+        pool: write_pool,
+        after_failure,
+    };
+    let writer = WriteQueue::start(
+        committer,
+        durability,
+        options.write_queue_capacity,
+        options.write_batch_max,
+        metrics,
+    )?;
+    Ok((SqliteReader { pool: read_pool }, writer))
+}
+
+impl Backend for SqliteReader {
+    fn list<'a>(
+        &'a self,
+        filter: &'a MessageFilter,
+        limit: u32,
+        start: &'a PageStart,
+    ) -> BoxFuture<'a, Result<Page, StoreError>> {
+        Box::pin(self.list(filter, limit, start))
+    }
+
+    fn stats(&self) -> BoxFuture<'_, Result<Stats, StoreError>> {
+        Box::pin(self.stats())
+    }
+
+    fn schema_ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async {
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|error| format!("database: {error}"))?;
+            match applied.unwrap_or(0) < latest_migration(&MIGRATOR) {
+                true => Err("schema: migrations are not applied".to_owned()),
+                false => Ok(()),
+            }
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.pool.close())
+    }
+}
+
+/// SQLite's write-ahead log beside `database`.
+fn wal_path(database: &Path) -> PathBuf {
+    let mut wal = database.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// Makes the names of the database and WAL files durable, not only their contents.
+fn sync_directory_of(database: &Path) -> std::io::Result<()> {
+    let directory = match database.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(directory)?.sync_all()
+}
