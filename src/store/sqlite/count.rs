@@ -4,6 +4,7 @@
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::reads::Conditions;
+use super::text_counts::{Extent, TextCounts};
 use crate::store::{fold_case, non_negative, MessageFilter, PageStart, StoreError};
 
 /// The trigram index serves substrings of at least this many characters; shorter
@@ -50,21 +51,37 @@ const SCAN_BUDGET_ROWS: u64 = 20_000;
 /// rows in a walk (a primary-key lookup against an `instr()`).
 const CANDIDATE_COST_ROWS: u64 = 5;
 
-/// Counts the rows matching `filter`, from an aggregate or an index where one answers
-/// exactly, and says how `q` is best evaluated.
+/// Counts the rows matching `filter`, from an aggregate, an index or a remembered
+/// count where one answers exactly, and says how `q` is best evaluated.
 pub(super) async fn count(
     connection: &mut SqliteConnection,
     filter: &MessageFilter,
+    texts: &TextCounts,
 ) -> Result<(u64, TextSearch), StoreError> {
     let indexed_q = filter
         .q
         .as_deref()
         .filter(|q| filter.from.is_none() && uses_trigram_index(q));
     let total = match (&filter.from, &filter.since, indexed_q) {
-        (None, None, Some(q)) => {
+        (None, None, _) if filter.q.is_some() => {
+            // The costliest count (every match in the table), and the likeliest to be
+            // asked again, page after page: remembered between requests.
+            let q = filter.q.as_deref().unwrap_or_default();
             let rows_in_range = count_all(connection).await?;
-            let matches = count_text_matches(connection, q).await?;
-            return Ok((matches, TextSearch::Index { rows_in_range }));
+            let extent = Extent::of(connection, rows_in_range).await?;
+            let needle = fold_case(q);
+            if indexed_q.is_some() {
+                let count_afresh = async |c: &mut SqliteConnection| count_text_matches(c, q).await;
+                let matches = texts
+                    .count(connection, &needle, extent, count_afresh)
+                    .await?;
+                return Ok((matches, TextSearch::Index { rows_in_range }));
+            }
+            let count_afresh =
+                async |c: &mut SqliteConnection| count_rows(c, filter, TextSearch::Scan).await;
+            texts
+                .count(connection, &needle, extent, count_afresh)
+                .await?
         }
         (None, Some(since), Some(q)) => {
             // Test every row since `since`, or look up every match: whichever is fewer.
@@ -75,7 +92,7 @@ pub(super) async fn count(
             let plan = if by_index { index } else { TextSearch::Scan };
             return Ok((count_rows(connection, filter, plan).await?, index));
         }
-        (None, None, None) if filter.q.is_none() => count_all(connection).await?,
+        (None, None, None) => count_all(connection).await?,
         (Some(from), None, None) if filter.q.is_none() => {
             let query = sqlx::query_scalar("SELECT count FROM sender_counts WHERE from_msisdn = ?");
             scalar(query.bind(from), connection).await?

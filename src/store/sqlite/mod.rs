@@ -6,6 +6,7 @@ mod count;
 mod reads;
 #[cfg(test)]
 mod search_properties;
+mod text_counts;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -32,6 +33,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The read side: a pool of read connections (WAL mode: they never wait on the writer).
 pub(super) struct SqliteReader {
     pub(super) pool: SqlitePool,
+    /// Totals of `q` searches, remembered between requests.
+    text_counts: text_counts::TextCounts,
 }
 
 /// Opens (creating if missing) the database, applies migrations and starts the writer.
@@ -112,7 +115,11 @@ pub(super) async fn open(
         options.write_batch_max,
         metrics,
     )?;
-    Ok((SqliteReader { pool: read_pool }, writer))
+    let reader = SqliteReader {
+        pool: read_pool,
+        text_counts: Default::default(),
+    };
+    Ok((reader, writer))
 }
 
 impl Backend for SqliteReader {

@@ -23,7 +23,7 @@ impl SqliteReader {
     ) -> Result<Page, StoreError> {
         // One read transaction: the page and its total come from the same snapshot.
         let mut snapshot = self.pool.begin().await?;
-        let (total, text) = count(&mut snapshot, filter).await?;
+        let (total, text) = count(&mut snapshot, filter, &self.text_counts).await?;
         let text = text.for_page(limit, start, total);
         let (data, next) = page(&mut snapshot, filter, limit, start, text).await?;
         snapshot.rollback().await?;
