@@ -7,9 +7,17 @@ CARGO ?= cargo
 run:
 	$(CARGO) run --release --locked --bin webhook-inbox
 
-## The whole test suite: unit tests and black-box API tests. No Docker needed.
+## The whole test suite: unit tests and black-box API tests. No Docker needed. Always on
+## SQLite, even when TEST_POSTGRES_URL is in the environment.
 test:
-	$(CARGO) test --locked
+	env -u TEST_POSTGRES_URL $(CARGO) test --locked
+
+## The black-box API suite against PostgreSQL: each test in a fresh database of its own,
+## created (and dropped) through TEST_POSTGRES_URL; the replica tests run only here.
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+.PHONY: test-postgres
+test-postgres:
+	TEST_POSTGRES_URL='$(TEST_POSTGRES_URL)' $(CARGO) test --locked --test api
 
 ## Contract test: schemathesis (pinned in tests/contract/requirements.txt, installed in
 ## target/contract-venv) against the release binary's own /openapi.json.
@@ -19,7 +27,13 @@ test-contract:
 ## Crash test: the release server under write load, SIGKILLed at random moments, over
 ## and over on one database; every acknowledged message must survive. CRASH_SEED=n replays.
 test-crash:
-	$(CARGO) test --release --locked --test crash -- --ignored --nocapture
+	env -u TEST_POSTGRES_URL $(CARGO) test --release --locked --test crash -- --ignored --nocapture
+
+## The crash test on a fresh PostgreSQL database at TEST_POSTGRES_URL.
+.PHONY: test-crash-postgres
+test-crash-postgres:
+	TEST_POSTGRES_URL='$(TEST_POSTGRES_URL)' \
+		$(CARGO) test --release --locked --test crash -- --ignored --nocapture
 
 ## Storage faults on a real full disk (mounts a small tmpfs: needs root, as CI has).
 test-faults:
@@ -39,15 +53,25 @@ up:
 	docker compose up -d --build
 
 down:
-	docker compose down -v
+	docker compose --profile postgres down -v
 
 logs:
 	docker compose logs -f api
 
-## Ingest benchmark (release build, fresh temporary database): throughput, latency, RSS.
+## Ingest benchmark (release build, fresh database per scenario): throughput, latency, RSS.
+## BACKEND=sqlite|postgres (PostgreSQL at BENCH_POSTGRES_URL, default the local server;
+## REPLICAS=2 runs two servers on one database); MESSAGES=200000 CONCURRENCY=64.
 bench:
-	scripts/bench.sh
+	BACKEND=$(or $(BACKEND),sqlite) REPLICAS=$(or $(REPLICAS),1) \
+		scripts/bench.sh $(or $(MESSAGES),200000) $(or $(CONCURRENCY),64)
 
-## Read benchmark on 1,000,000 seeded messages (MESSAGES=10000000 for the large run).
+## The ingest benchmark with two servers sharing one PostgreSQL database.
+.PHONY: bench-replicas
+bench-replicas:
+	BACKEND=postgres REPLICAS=$(or $(REPLICAS),2) \
+		scripts/bench.sh $(or $(MESSAGES),200000) $(or $(CONCURRENCY),64)
+
+## Read benchmark on 1,000,000 seeded messages (MESSAGES=10000000 for the large run);
+## BACKEND=sqlite|postgres, REQUESTS=200 per query shape.
 bench-queries:
-	scripts/bench-queries.sh $(or $(MESSAGES),1000000)
+	BACKEND=$(or $(BACKEND),sqlite) scripts/bench-queries.sh $(or $(MESSAGES),1000000)

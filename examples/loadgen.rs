@@ -5,6 +5,10 @@
 //! cargo run --release --example loadgen -- --url http://127.0.0.1:8000 \
 //!     --messages 200000 --concurrency 64 [--duplicates 0.1] [--prefix run1]
 //! The secret comes from WEBHOOK_SECRET.
+//!
+//! Several servers sharing one database (replicas): give `--url` once per server (or
+//! comma-separated); connection `i` goes to server `i mod n`, and the exactly-once
+//! check reads `/stats` of the first.
 
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -22,7 +26,7 @@ mod support;
 use support::{connect, get, percentile_ms, send};
 
 struct Options {
-    url: String,
+    urls: Vec<String>,
     messages: usize,
     concurrency: usize,
     duplicates: f64,
@@ -64,11 +68,17 @@ async fn run(options: Options) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let authority = options
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let authorities: Vec<String> = options
+        .urls
+        .iter()
+        .map(|url| {
+            url.trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned()
+        })
+        .collect();
+    // The exactly-once check asks one server: they all read the same database.
+    let authority = authorities[0].clone();
     let requests = Arc::new(build_requests(&options, &secret));
     let unique = requests
         .iter()
@@ -80,7 +90,10 @@ async fn run(options: Options) -> ExitCode {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..options.concurrency)
-        .map(|_| tokio::spawn(worker(authority.clone(), requests.clone(), next.clone())))
+        .map(|index| {
+            let target = authorities[index % authorities.len()].clone();
+            tokio::spawn(worker(target, requests.clone(), next.clone()))
+        })
         .collect();
     let mut report = WorkerReport::default();
     for worker in workers {
@@ -102,8 +115,12 @@ async fn run(options: Options) -> ExitCode {
     report.latencies_us.sort_unstable();
     let percentile = |p: f64| percentile_ms(&report.latencies_us, p);
     let sent = report.latencies_us.len();
+    let servers = match authorities.len() {
+        1 => String::new(),
+        n => format!(" over {n} servers"),
+    };
     println!(
-        "messages: {} ({} unique, {:.0}% duplicates), concurrency: {}",
+        "messages: {} ({} unique, {:.0}% duplicates), concurrency: {}{servers}",
         options.messages,
         unique,
         options.duplicates * 100.0,
@@ -239,8 +256,9 @@ async fn stored_total(authority: &str) -> Option<u64> {
 }
 
 fn parse_options() -> Result<Options, String> {
+    let mut urls = Vec::new();
     let mut options = Options {
-        url: "http://127.0.0.1:8000".to_owned(),
+        urls: Vec::new(),
         messages: 200_000,
         concurrency: 64,
         duplicates: 0.0,
@@ -251,7 +269,12 @@ fn parse_options() -> Result<Options, String> {
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--url" => options.url = value()?,
+            "--url" => urls.extend(
+                value()?
+                    .split(',')
+                    .filter(|url| !url.is_empty())
+                    .map(str::to_owned),
+            ),
             "--messages" => {
                 options.messages = value()?.parse().map_err(|e| format!("--messages: {e}"))?
             }
@@ -273,5 +296,12 @@ fn parse_options() -> Result<Options, String> {
     if !(0.0..1.0).contains(&options.duplicates) || options.concurrency == 0 {
         return Err("--duplicates must be in [0, 1) and --concurrency positive".to_owned());
     }
+    if urls.is_empty() {
+        urls.push("http://127.0.0.1:8000".to_owned());
+    }
+    if urls.len() > options.concurrency {
+        return Err("--concurrency must be at least the number of --url servers".to_owned());
+    }
+    options.urls = urls;
     Ok(options)
 }

@@ -3,6 +3,11 @@
 //! drawn from a vocabulary with common, rare and non-ASCII words.
 //!
 //! cargo run --release --example seed -- --database /tmp/big.db --messages 1000000
+//! cargo run --release --example seed -- --database postgres://postgres@127.0.0.1/big \
+//!     --messages 1000000
+//!
+//! `--database` is a SQLite file path, or a `postgres://` / `postgresql://` URL of an
+//! existing (empty) database: the store applies the migrations, as the service does.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,31 +25,45 @@ const RARE: &str = "zanzibar";
 const NON_ASCII: &[&str] = &["café", "naïve", "ÉCOLE", "привет", "größe", "🚀"];
 const SENDERS: u64 = 5_000;
 const SECONDS_PER_YEAR: u64 = 365 * 24 * 3600;
+const USAGE: &str = "usage: seed --database PATH|postgres://URL [--messages N]";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let (mut database, mut messages) = (None, 1_000_000u64);
     while let Some(flag) = args.next() {
         match (flag.as_str(), args.next()) {
-            ("--database", Some(path)) => database = Some(PathBuf::from(path)),
+            ("--database", Some(target)) => database = Some(location(target)),
             ("--messages", Some(count)) => messages = count.parse().unwrap_or(messages),
             _ => {
-                eprintln!("usage: seed --database PATH [--messages N]");
+                eprintln!("{USAGE}");
                 return ExitCode::from(2);
             }
         }
     }
     let Some(database) = database else {
-        eprintln!("usage: seed --database PATH [--messages N]");
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(seed(database, messages))
 }
 
-async fn seed(database: PathBuf, messages: u64) -> ExitCode {
+/// A PostgreSQL URL as given, anything else a SQLite file path.
+fn location(target: String) -> DatabaseLocation {
+    match target.starts_with("postgres://") || target.starts_with("postgresql://") {
+        true => DatabaseLocation::Postgres(target),
+        false => DatabaseLocation::File(PathBuf::from(target)),
+    }
+}
+
+async fn seed(database: DatabaseLocation, messages: u64) -> ExitCode {
+    // Shown without a PostgreSQL password.
+    let shown = match &database {
+        DatabaseLocation::File(path) => path.display().to_string(),
+        other => format!("{other:?}"),
+    };
     let options = StoreOptions {
-        location: DatabaseLocation::File(database.clone()),
+        location: database,
         synchronous: Synchronous::Full,
         read_connections: 1,
         write_queue_capacity: 8192,
@@ -53,7 +72,7 @@ async fn seed(database: PathBuf, messages: u64) -> ExitCode {
     let store = match Store::open(&options, Metrics::new().writer.clone()).await {
         Ok(store) => store,
         Err(error) => {
-            eprintln!("seed: cannot open {}: {error}", database.display());
+            eprintln!("seed: cannot open {shown}: {error}");
             return ExitCode::FAILURE;
         }
     };
@@ -76,8 +95,7 @@ async fn seed(database: PathBuf, messages: u64) -> ExitCode {
     store.close().await;
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "seeded {inserted} of {messages} messages into {} in {seconds:.1} s ({:.0}/s)",
-        database.display(),
+        "seeded {inserted} of {messages} messages into {shown} in {seconds:.1} s ({:.0}/s)",
         inserted as f64 / seconds
     );
     if inserted as u64 == messages {

@@ -2,24 +2,68 @@
 # Read benchmark: builds (once, then reuses) a database of MESSAGES messages through
 # the real store, serves it with the release binary, and prints p50/p99 per query shape.
 # Usage: scripts/bench-queries.sh [MESSAGES]   (default 1000000; 10000000 for the large run)
+#
+# BACKEND=sqlite (default): the database is target/bench/seed-MESSAGES.db.
+# BACKEND=postgres: the database is wi_bench_seed_MESSAGES on the server
+#   BENCH_POSTGRES_URL names (see scripts/bench-postgres.sh), reused while it holds
+#   exactly MESSAGES messages. Seeded as wi_bench_seed_MESSAGES_partial, then vacuumed
+#   and analyzed (as autovacuum would have done on a live database) and renamed.
+# REQUESTS=n: requests per query shape (default 200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-postgres.sh
 
 messages=${1:-1000000}
 requests=${REQUESTS:-200}
+backend=${BACKEND:-sqlite}
+case $backend in
+    sqlite | postgres) ;;
+    *) echo "BACKEND must be sqlite or postgres, not '$backend'" >&2 && exit 2 ;;
+esac
+if ! [[ $messages =~ ^[1-9][0-9]*$ ]]; then
+    echo "MESSAGES must be a positive number, not '$messages'" >&2
+    exit 2
+fi
+[ "$backend" = postgres ] && pg_require
 cargo build --release --locked --bin webhook-inbox --example seed --example querybench >&2
 
-database="target/bench/seed-$messages.db"
-if [ ! -f "$database" ]; then
-    mkdir -p target/bench
-    rm -f "$database.partial"*
-    target/release/examples/seed --database "$database.partial" --messages "$messages"
-    mv "$database.partial" "$database"
+if [ "$backend" = postgres ]; then
+    name="wi_bench_seed_$messages"
+    stored=""
+    if pg_exists "$name"; then
+        stored=$(pg_psql_on "$name" -c "SELECT count(*) FROM messages" 2>/dev/null || true)
+    fi
+    if [ "$stored" != "$messages" ]; then
+        if pg_exists "$name"; then
+            echo "$name holds ${stored:-no} messages, not $messages: seeding it again" >&2
+            pg_drop "$name"
+        fi
+        pg_drop "${name}_partial"
+        pg_create "${name}_partial"
+        target/release/examples/seed --database "$(pg_url "${name}_partial")" --messages "$messages"
+        started=$EPOCHREALTIME
+        pg_psql_on "${name}_partial" -c "VACUUM (ANALYZE)"
+        awk -v from="$started" -v to="$EPOCHREALTIME" \
+            'BEGIN { printf "VACUUM (ANALYZE) took %.1f s\n", to - from }' >&2
+        pg_psql -c "ALTER DATABASE \"${name}_partial\" RENAME TO \"$name\""
+    fi
+    url=$(pg_url "$name")
+    size=$(pg_psql -c "SELECT pg_database_size('$name') / 1048576")
+else
+    database="target/bench/seed-$messages.db"
+    if [ ! -f "$database" ]; then
+        mkdir -p target/bench
+        rm -f "$database.partial"*
+        target/release/examples/seed --database "$database.partial" --messages "$messages"
+        mv "$database.partial" "$database"
+    fi
+    url="sqlite://$database"
+    size=$(du -m "$database" | cut -f1)
 fi
 
 log=$(mktemp)
 WEBHOOK_SECRET="bench-$RANDOM" HOST=127.0.0.1 PORT=0 LOG_LEVEL=INFO \
-    DATABASE_URL="sqlite://$database" target/release/webhook-inbox >"$log" 2>&1 &
+    DATABASE_URL="$url" target/release/webhook-inbox >"$log" 2>&1 &
 server=$!
 trap 'kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -f "$log"' EXIT
 port=""
@@ -31,5 +75,5 @@ for _ in $(seq 1 600); do
 done
 [ -n "$port" ] || { echo "the server did not start" >&2; exit 1; }
 
-echo "machine: $(nproc) cores; database: $messages messages, $(du -h "$database" | cut -f1); $requests requests per query"
+echo "machine: $(nproc) cores; backend: $backend; database: $messages messages, $size MiB; $requests requests per query"
 target/release/examples/querybench --url "http://127.0.0.1:$port" --requests "$requests"

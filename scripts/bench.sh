@@ -1,59 +1,135 @@
 #!/usr/bin/env bash
-# Ingest benchmark. For each scenario: the release server on a fresh temporary
-# database, the load generator against it, then the server's peak RSS.
+# Ingest benchmark. For each scenario: the release server on a fresh database, the load
+# generator against it, then the server's peak RSS.
 # Usage: scripts/bench.sh [MESSAGES] [CONCURRENCY]   (defaults 200000 64)
-# The server's settings come from the environment (e.g. SQLITE_SYNCHRONOUS=NORMAL).
+#
+# BACKEND=sqlite (default): a fresh SQLite file in a temporary folder per scenario.
+# BACKEND=postgres: a fresh, uniquely named database per scenario on the server
+#   BENCH_POSTGRES_URL names (see scripts/bench-postgres.sh), dropped afterwards.
+# REPLICAS=n (postgres only; default 1): n servers on the one database, the load
+#   generator's connections spread over all of them; /stats of the first checks that
+#   every accepted message is stored exactly once. Peak RSS is printed per server.
+# The servers' settings come from the environment (e.g. SQLITE_SYNCHRONOUS=NORMAL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-postgres.sh
 
 messages=${1:-200000}
 concurrency=${2:-64}
+backend=${BACKEND:-sqlite}
+replicas=${REPLICAS:-1}
+case $backend in
+    sqlite | postgres) ;;
+    *) echo "BACKEND must be sqlite or postgres, not '$backend'" >&2 && exit 2 ;;
+esac
+if ! [[ $replicas =~ ^[1-9][0-9]*$ ]]; then
+    echo "REPLICAS must be a positive number, not '$replicas'" >&2
+    exit 2
+fi
+if [ "$backend" = sqlite ] && [ "$replicas" != 1 ]; then
+    echo "REPLICAS=$replicas needs BACKEND=postgres: a SQLite file serves one process" >&2
+    exit 2
+fi
+[ "$backend" = postgres ] && pg_require
 cargo build --release --locked --bin webhook-inbox --example loadgen >&2
 
 export WEBHOOK_SECRET="bench-$RANDOM$RANDOM"
 work=$(mktemp -d)
-server=""
-stop_server() {
-    if [ -n "$server" ]; then
+servers=()
+ports=()
+database=""   # the PostgreSQL database of the running scenario
+scenarios=0
+stop_servers() {
+    local server
+    for server in "${servers[@]}"; do
         kill -TERM "$server" 2>/dev/null || true
+    done
+    for server in "${servers[@]}"; do
         wait "$server" 2>/dev/null || true
-        server=""
+    done
+    servers=()
+    ports=()
+    if [ -n "$database" ]; then
+        pg_drop "$database" || echo "could not drop database $database" >&2
+        database=""
     fi
 }
-trap 'stop_server; rm -rf "$work"' EXIT
+trap 'stop_servers; rm -rf "$work"' EXIT
 
-# Starts the server on a fresh database; sets $server and $port.
-start_server() {
-    rm -rf "$work/db" && mkdir -p "$work/db"
-    HOST=127.0.0.1 PORT=0 DATABASE_URL="sqlite://$work/db/app.db" \
-        target/release/webhook-inbox >"$work/server.log" 2>&1 &
-    server=$!
-    port=""
+# Starts the servers on a fresh database; sets $servers and $ports.
+start_servers() {
+    local url index port
+    scenarios=$((scenarios + 1))
+    if [ "$backend" = postgres ]; then
+        database="wi_bench_$$_$scenarios"
+        pg_drop "$database"
+        pg_create "$database"
+        url=$(pg_url "$database")
+    else
+        rm -rf "$work/db" && mkdir -p "$work/db"
+        url="sqlite://$work/db/app.db"
+    fi
+    # All at once: replicas starting together share the migration (an advisory lock).
+    for index in $(seq 1 "$replicas"); do
+        HOST=127.0.0.1 PORT=0 DATABASE_URL="$url" \
+            target/release/webhook-inbox >"$work/server-$index.log" 2>&1 &
+        servers+=($!)
+    done
+    for index in $(seq 1 "$replicas"); do
+        port=$(wait_for_port "$index")
+        ports+=("$port")
+    done
+}
+
+# wait_for_port INDEX: the port server INDEX listens on, once it does.
+wait_for_port() {
+    local index=$1 port log="$work/server-$1.log"
     for _ in $(seq 1 300); do
-        port=$(grep -o '"addr":"127.0.0.1:[0-9]*"' "$work/server.log" | grep -o '[0-9]*"$' | tr -d '"' || true)
-        [ -n "$port" ] && return 0
-        kill -0 "$server" 2>/dev/null || break
+        port=$(grep -o '"addr":"127.0.0.1:[0-9]*"' "$log" | grep -o '[0-9]*"$' | tr -d '"' || true)
+        [ -n "$port" ] && echo "$port" && return 0
+        kill -0 "${servers[$((index - 1))]}" 2>/dev/null || break
         sleep 0.1
     done
-    echo "the server did not start:" >&2
-    cat "$work/server.log" >&2
+    echo "server $index did not start:" >&2
+    cat "$log" >&2
     exit 1
 }
 
+# Peak RSS of each server, comma-separated.
+peak_rss() {
+    local server shown=""
+    for server in "${servers[@]}"; do
+        shown+="${shown:+, }$(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$server/status")"
+    done
+    echo "$shown"
+}
+
 scenario() {
-    local title=$1
+    local title=$1 port urls=()
     shift
     echo "== $title"
-    start_server
-    target/release/examples/loadgen --url "http://127.0.0.1:$port" \
+    start_servers
+    for port in "${ports[@]}"; do
+        urls+=(--url "http://127.0.0.1:$port")
+    done
+    target/release/examples/loadgen "${urls[@]}" \
         --messages "$messages" --concurrency "$concurrency" "$@"
-    echo "server peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$server/status")"
-    stop_server
+    if [ "$replicas" = 1 ]; then
+        echo "server peak RSS: $(peak_rss)"
+    else
+        echo "server peak RSS: $(peak_rss) ($replicas replicas)"
+    fi
+    stop_servers
     echo
 }
 
+[ "$replicas" = 1 ] && servers_shown="1 replica" || servers_shown="$replicas replicas"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
-echo "server: SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS:-FULL} LOG_LEVEL=${LOG_LEVEL:-INFO}, database on $(df --output=fstype "$work" | tail -1)"
+if [ "$backend" = postgres ]; then
+    echo "server: postgres, $servers_shown, LOG_LEVEL=${LOG_LEVEL:-INFO}, $(pg_describe)"
+else
+    echo "server: sqlite, $servers_shown, LOG_LEVEL=${LOG_LEVEL:-INFO}, SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS:-FULL}, database on $(df --output=fstype "$work" | tail -1)"
+fi
 echo
 scenario "unique messages" --prefix unique
 scenario "10% duplicates" --prefix dup --duplicates 0.1
