@@ -35,9 +35,13 @@ CREATE TABLE sender_counts (
 
 CREATE INDEX sender_counts_by_rank ON sender_counts (count DESC, from_msisdn ASC);
 
+-- Live traffic puts every message on today's row, so days are spread over 16 shards
+-- like the totals below; readers sum them.
 CREATE TABLE messages_per_day (
-    day   TEXT COLLATE "C" PRIMARY KEY,  -- YYYY-MM-DD, the first 10 characters of ts_key
-    count BIGINT NOT NULL
+    day   TEXT COLLATE "C" NOT NULL,  -- YYYY-MM-DD, the first 10 characters of ts_key
+    shard SMALLINT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (day, shard)
 );
 
 -- The totals are spread over 16 rows, each connection adding to its own, so that
@@ -52,6 +56,8 @@ INSERT INTO message_totals (shard) SELECT generate_series(0, 15);
 
 -- Every row lock is taken in one global order (messages by id, then senders by number,
 -- then days, then one totals shard), so concurrent writers wait but never deadlock.
+-- Writers wait for each other only on a sender they both add to: day and total rows
+-- are per connection shard.
 CREATE FUNCTION messages_aggregate() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     added       BIGINT;
@@ -68,9 +74,9 @@ BEGIN
         RETURNING xmax = 0 AS created
     )
     SELECT COUNT(*) FILTER (WHERE created) INTO new_senders FROM upserted;
-    INSERT INTO messages_per_day AS existing (day, count)
-    SELECT left(ts_key, 10), COUNT(*) FROM inserted GROUP BY 1 ORDER BY 1
-    ON CONFLICT (day) DO UPDATE SET count = existing.count + excluded.count;
+    INSERT INTO messages_per_day AS existing (day, shard, count)
+    SELECT left(ts_key, 10), pg_backend_pid() % 16, COUNT(*) FROM inserted GROUP BY 1 ORDER BY 1
+    ON CONFLICT (day, shard) DO UPDATE SET count = existing.count + excluded.count;
     UPDATE message_totals
     SET messages = messages + added, senders = senders + new_senders
     WHERE shard = pg_backend_pid() % 16;
