@@ -1,7 +1,11 @@
 //! Crash test (`make test-crash`): the release server, under concurrent write load, is
 //! killed with SIGKILL at random moments, again and again on the same database. After
-//! every restart each acknowledged message is there exactly once, the database passes
-//! `PRAGMA integrity_check`, and `/stats` and `/messages` agree with a full count.
+//! every restart each acknowledged message is there exactly once, a SQLite database
+//! passes `PRAGMA integrity_check`, and `/stats` and `/messages` agree with a full count.
+//!
+//! With `TEST_POSTGRES_URL` (`make test-crash-postgres`) the database is a fresh one on
+//! that PostgreSQL server: the server process dies mid-transaction, PostgreSQL does not,
+//! and every 200 must still be a committed row, counted in the aggregates.
 //!
 //! `CRASH_SEED=n` replays the kill moments of an earlier run.
 
@@ -16,9 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sqlx::{Connection, SqliteConnection};
 
-use helpers::{json_ok, sign, TestApp};
+use helpers::{json_ok, sign, TestApp, TestConnection, TestDatabase};
 
 const KILLS: usize = 20;
 const WRITERS: usize = 32;
@@ -104,17 +107,16 @@ struct Checked {
 
 /// Everything that must hold after a restart, given every id acknowledged so far.
 async fn check_after_restart(app: &TestApp, acknowledged: &[String], round: usize) -> Checked {
-    let mut database: SqliteConnection = app.open_database().await;
-    let integrity: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_all(&mut database)
-        .await
-        .expect("integrity_check");
-    assert_eq!(integrity, ["ok"], "after kill {round}");
+    let mut database = app.open_database().await;
+    if let TestConnection::Sqlite(connection) = &mut database {
+        let integrity: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(connection)
+            .await
+            .expect("integrity_check");
+        assert_eq!(integrity, ["ok"], "after kill {round}");
+    }
 
-    let ids: Vec<String> = sqlx::query_scalar("SELECT message_id FROM messages")
-        .fetch_all(&mut database)
-        .await
-        .expect("ids");
+    let ids = database.message_ids().await;
     let stored: HashSet<&str> = ids.iter().map(String::as_str).collect();
     assert_eq!(
         stored.len(),
@@ -132,24 +134,36 @@ async fn check_after_restart(app: &TestApp, acknowledged: &[String], round: usiz
         &missing[..missing.len().min(5)]
     );
 
-    let per_sender: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT from_msisdn, COUNT(*) AS n FROM messages GROUP BY from_msisdn \
-         ORDER BY n DESC, from_msisdn ASC",
-    )
-    .fetch_all(&mut database)
-    .await
-    .expect("group by sender");
-    let all_ts: Vec<String> = sqlx::query_scalar("SELECT ts FROM messages")
-        .fetch_all(&mut database)
+    let per_sender: Vec<(String, i64)> = database
+        .fetch_all(
+            "SELECT from_msisdn, COUNT(*) AS n FROM messages GROUP BY from_msisdn \
+             ORDER BY n DESC, from_msisdn ASC",
+        )
+        .await;
+    let all_ts: Vec<String> = database
+        .fetch_all::<(String,)>("SELECT ts FROM messages")
         .await
-        .expect("ts");
-    let searched: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE instr(text, ?) > 0")
-            .bind(format!("crash-round-{}", round - 1))
-            .fetch_one(&mut database)
-            .await
-            .expect("count a round");
-    database.close().await.expect("close");
+        .into_iter()
+        .map(|(ts,)| ts)
+        .collect();
+    let needle = format!("crash-round-{}", round - 1);
+    let searched: i64 = match &mut database {
+        TestConnection::Sqlite(connection) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE instr(text, ?) > 0")
+                .bind(&needle)
+                .fetch_one(connection)
+                .await
+        }
+        // text is UTF-8 bytes (bytea) on PostgreSQL.
+        TestConnection::Postgres(connection) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE position($1 IN text) > 0")
+                .bind(needle.as_bytes())
+                .fetch_one(connection)
+                .await
+        }
+    }
+    .expect("count a round");
+    database.close().await;
 
     let stats = app.stats().await;
     let top: Vec<Value> = per_sender
@@ -196,12 +210,12 @@ async fn acknowledged_messages_survive_repeated_sigkill_under_load() {
         .and_then(|seed| seed.parse().ok())
         .unwrap_or_else(|| fastrand::u64(..));
     let mut rng = fastrand::Rng::with_seed(seed);
-    let database_dir = Arc::new(tempfile::tempdir().expect("temporary directory"));
+    let database = TestDatabase::fresh().await;
     let mut acknowledged: Vec<String> = Vec::new();
     let mut checked = Checked { rows: 0, found: 0 };
 
     for round in 0..=KILLS {
-        let app = TestApp::spawn_on(database_dir.clone(), &[]).await;
+        let app = TestApp::spawn_on(database.clone(), &[]).await;
         if round > 0 {
             checked = check_after_restart(&app, &acknowledged, round).await;
         }
@@ -231,8 +245,12 @@ async fn acknowledged_messages_survive_repeated_sigkill_under_load() {
     }
 
     println!(
-        "crash test (seed {seed}): kills survived: {KILLS}, requests acknowledged: {}, \
+        "crash test on {} (seed {seed}): kills survived: {KILLS}, requests acknowledged: {}, \
          acknowledged found: {}, rows stored: {} ({} answered by no 200), {:.1} s",
+        match database.is_postgres() {
+            true => "PostgreSQL",
+            false => "SQLite",
+        },
         acknowledged.len(),
         checked.found,
         checked.rows,

@@ -4,12 +4,11 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use serde_json::{json, Value};
-use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdout, Command};
 
-use crate::helpers::{json_ok, message, parse_log_line, sign, with, TestApp, SECRET};
+use crate::helpers::{json_ok, message, parse_log_line, sign, with, TestApp, TestDatabase, SECRET};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -84,7 +83,7 @@ async fn sigterm_during_requests_keeps_every_acknowledged_message() {
     let posts: Vec<_> = posts.collect();
     app.wait_for_log(|line| line["path"] == "/webhook").await;
 
-    let database_dir = app.database_dir.clone();
+    let database = app.database.clone();
     let status = app.stop().await;
 
     assert!(status.success(), "exit status: {status}");
@@ -107,7 +106,7 @@ async fn sigterm_during_requests_keeps_every_acknowledged_message() {
             assert!([200, 503].contains(code), "{id} answered {code}");
         }
     }
-    let app = TestApp::spawn_on(database_dir, &[]).await;
+    let app = TestApp::spawn_on(database, &[]).await;
     let stored = app.messages("limit=100").await;
     let stored_ids: Vec<&str> = stored["data"]
         .as_array()
@@ -181,9 +180,9 @@ async fn a_request_half_sent_at_sigterm_is_finished_and_stored() {
 
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    let database_dir = app.database_dir.clone();
+    let database = app.database.clone();
     assert!(app.stop().await.success());
-    let app = TestApp::spawn_on(database_dir, &[]).await;
+    let app = TestApp::spawn_on(database, &[]).await;
     assert_eq!(app.messages("").await["data"][0], message("slow"));
 }
 
@@ -211,20 +210,19 @@ pub(crate) struct Process {
     child: Child,
     stdout: Lines<BufReader<ChildStdout>>,
     lines: Vec<Value>,
-    _database_dir: Arc<TempDir>,
+    _database: Arc<TestDatabase>,
 }
 
 impl Process {
     /// Starts on a fresh database with the test secret, and waits until it listens.
     pub(crate) async fn start() -> Self {
-        let database_dir = Arc::new(tempfile::tempdir().expect("temporary directory"));
-        let database = database_dir.path().join("app.db");
+        let database = TestDatabase::fresh().await;
         let mut child = Command::new(crate::helpers::binary())
             .env_clear()
             .env("WEBHOOK_SECRET", SECRET)
             .env("HOST", "127.0.0.1")
             .env("PORT", "0")
-            .env("DATABASE_URL", format!("sqlite://{}", database.display()))
+            .env("DATABASE_URL", database.url())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -237,7 +235,7 @@ impl Process {
             child,
             stdout,
             lines: Vec::new(),
-            _database_dir: database_dir,
+            _database: database,
         };
         while process.address.is_empty() {
             let line = process.next_line().await.expect("a listening line");

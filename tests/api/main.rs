@@ -1,5 +1,7 @@
 //! Black-box tests: each starts the real binary on port 0 with a fresh database and
-//! talks HTTP to it. `TEST_LOG=1` echoes the server's log lines.
+//! talks HTTP to it. `TEST_LOG=1` echoes the server's log lines. With
+//! `TEST_POSTGRES_URL` (`make test-postgres`) every test gets a fresh PostgreSQL
+//! database instead of a SQLite file (see `helpers::TestDatabase`).
 
 mod connections;
 mod cursor;
@@ -11,6 +13,7 @@ mod logging;
 mod messages;
 mod metrics;
 mod openapi;
+mod replicas;
 mod sigkill;
 mod signed_bodies;
 mod startup;

@@ -12,7 +12,7 @@ use crate::helpers::{json_ok, message, message_ids, TestApp};
 #[tokio::test]
 async fn messages_acknowledged_just_before_a_sigkill_are_there_after_a_restart() {
     let app = TestApp::spawn().await;
-    let database_dir = app.database_dir.clone();
+    let database = app.database.clone();
     let ids: Vec<String> = (0..40).map(|n| format!("acked-{n:02}")).collect();
 
     let bodies: Vec<Value> = ids.iter().map(|id| message(id)).collect();
@@ -23,7 +23,7 @@ async fn messages_acknowledged_just_before_a_sigkill_are_there_after_a_restart()
     let status = app.kill().await;
 
     assert_eq!(status.signal(), Some(9), "killed, not stopped: {status}");
-    let app = TestApp::spawn_on(database_dir, &[]).await;
+    let app = TestApp::spawn_on(database, &[]).await;
     let stored = message_ids(&app.messages("limit=100").await);
     assert_eq!(stored, ids);
     assert_eq!(app.stats().await["total_messages"], 40);

@@ -7,10 +7,9 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map, Value};
-use sqlx::SqliteConnection;
 use webhook_inbox::message::Message;
 
-use crate::helpers::{sign, TestApp};
+use crate::helpers::{sign, TestApp, TestConnection};
 
 /// Each case is a real HTTP round trip; a few dozen keep the suite fast.
 const CASES: u32 = 32;
@@ -67,19 +66,35 @@ fn bodies() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-async fn stored_row(database: &mut SqliteConnection, id: &str) -> Option<Row> {
-    sqlx::query_as("SELECT from_msisdn, to_msisdn, ts, text FROM messages WHERE message_id = ?")
+/// The stored row of `id`, read directly from the database.
+async fn stored_row(database: &mut TestConnection, id: &str) -> Option<Row> {
+    match database {
+        TestConnection::Sqlite(connection) => sqlx::query_as(
+            "SELECT from_msisdn, to_msisdn, ts, text FROM messages WHERE message_id = ?",
+        )
         .bind(id)
-        .fetch_optional(database)
+        .fetch_optional(connection)
         .await
-        .expect("read the message")
+        .expect("read the message"),
+        // message_id and text are UTF-8 bytes (bytea) on PostgreSQL.
+        TestConnection::Postgres(connection) => {
+            let row: Option<(String, String, String, Option<Vec<u8>>)> = sqlx::query_as(
+                "SELECT from_msisdn, to_msisdn, ts, text FROM messages WHERE message_id = $1",
+            )
+            .bind(id.as_bytes())
+            .fetch_optional(connection)
+            .await
+            .expect("read the message");
+            row.map(|(from, to, ts, text)| {
+                let text = text.map(|bytes| String::from_utf8(bytes).expect("UTF-8 text"));
+                (from, to, ts, text)
+            })
+        }
+    }
 }
 
-async fn row_count(database: &mut SqliteConnection) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM messages")
-        .fetch_one(database)
-        .await
-        .expect("count")
+async fn row_count(database: &mut TestConnection) -> i64 {
+    database.count_messages().await
 }
 
 #[test]

@@ -2,7 +2,15 @@ use std::process::ExitStatus;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{json_ok, message, run_to_exit, TestApp, SECRET};
+use crate::helpers::{
+    json_ok, message, postgres_or_skip, run_to_exit, with_database, TestApp, TestDatabase, SECRET,
+};
+
+// SQLite-only by design: the SQLite URL forms, `sqlite::memory:`, a folder that cannot
+// be created and a corrupt file are about SQLite itself, and the configuration refusals
+// happen before any database is opened. Those tests set a `sqlite:` DATABASE_URL of
+// their own, so they run (on SQLite) under `make test-postgres` too. The PostgreSQL URL
+// tests are at the end.
 
 #[tokio::test]
 async fn a_missing_secret_stops_startup_with_one_json_error_naming_it() {
@@ -39,7 +47,7 @@ async fn a_four_slash_url_creates_the_absolute_path_and_its_missing_folders() {
     let url = format!("sqlite:///{}", path.display());
     assert!(url.starts_with("sqlite:////"), "{url}");
 
-    let app = TestApp::spawn_with(&[("DATABASE_URL", &url)]).await;
+    let app = TestApp::spawn_on(TestDatabase::sqlite(), &[("DATABASE_URL", &url)]).await;
 
     assert_serves_and_stores(&app).await;
     assert!(path.is_file(), "{} was created", path.display());
@@ -56,7 +64,7 @@ async fn a_three_slash_url_names_an_absolute_path() {
     let url = format!("sqlite://{}", path.display());
     assert!(url.starts_with("sqlite:///") && !url.starts_with("sqlite:////"));
 
-    let app = TestApp::spawn_with(&[("DATABASE_URL", &url)]).await;
+    let app = TestApp::spawn_on(TestDatabase::sqlite(), &[("DATABASE_URL", &url)]).await;
 
     assert_serves_and_stores(&app).await;
     assert!(path.is_file(), "{} was created", path.display());
@@ -64,7 +72,11 @@ async fn a_three_slash_url_names_an_absolute_path() {
 
 #[tokio::test]
 async fn an_in_memory_database_serves_and_stores() {
-    let app = TestApp::spawn_with(&[("DATABASE_URL", "sqlite::memory:")]).await;
+    let app = TestApp::spawn_on(
+        TestDatabase::sqlite(),
+        &[("DATABASE_URL", "sqlite::memory:")],
+    )
+    .await;
 
     assert_serves_and_stores(&app).await;
     assert_eq!(
@@ -186,4 +198,132 @@ async fn a_corrupt_database_stops_startup_and_is_left_as_it_was() {
         garbage,
         "never replaced by an empty database"
     );
+}
+
+/// The password the PostgreSQL URL tests put in `DATABASE_URL`; never to be logged.
+const PASSWORD: &str = "wi-test-pa55word";
+
+/// Asserts that no stdout or stderr line contains `password`.
+fn assert_never_shown(password: &str, stdout: &[Value], stderr: &[String]) {
+    for line in stdout {
+        assert!(!line.to_string().contains(password), "{line}");
+    }
+    for line in stderr {
+        assert!(!line.contains(password), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_server_stops_startup_with_a_json_error_hiding_the_password() {
+    // Nothing listens on port 1; no PostgreSQL server is needed.
+    let url = format!("postgres://inbox:{PASSWORD}@127.0.0.1:1/inbox");
+
+    let (status, stdout, stderr) = run_to_exit(&[
+        ("WEBHOOK_SECRET", SECRET),
+        ("DATABASE_URL", &url),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+    ])
+    .await;
+
+    assert!(!status.success(), "exit status: {status}");
+    let error = stdout
+        .iter()
+        .find(|line| line["level"] == "ERROR")
+        .unwrap_or_else(|| panic!("an error line: {stdout:?}"));
+    assert!(error.to_string().contains("database"), "{error}");
+    assert!(stdout.iter().all(|line| line["message"] != "listening"));
+    assert_eq!(stderr, Vec::<String>::new());
+    assert_never_shown(PASSWORD, &stdout, &stderr);
+}
+
+#[tokio::test]
+async fn a_missing_postgres_database_stops_startup_with_a_json_error_naming_it() {
+    let Some(server) = postgres_or_skip() else {
+        return;
+    };
+    let name = format!("wi_missing_{}", uuid::Uuid::new_v4().simple());
+
+    let (status, stdout, stderr) = run_to_exit(&[
+        ("WEBHOOK_SECRET", SECRET),
+        ("DATABASE_URL", &with_database(&server, &name)),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+    ])
+    .await;
+
+    assert!(!status.success(), "exit status: {status}");
+    let error = stdout
+        .iter()
+        .find(|line| line["level"] == "ERROR")
+        .unwrap_or_else(|| panic!("an error line: {stdout:?}"));
+    assert!(error.to_string().contains(&name), "{error}");
+    assert!(stdout.iter().all(|line| line["message"] != "listening"));
+    assert_eq!(stderr, Vec::<String>::new());
+}
+
+/// `url` with a password, and that password: its own if it has one, else `PASSWORD`
+/// (a server that trusts local connections, as CI's does, accepts and ignores it).
+fn with_a_password(url: &str) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some((user, host)) = rest[..authority_end].rsplit_once('@') else {
+        panic!("TEST_POSTGRES_URL must name a user for this test");
+    };
+    match user.split_once(':') {
+        Some((_, password)) => (url.to_owned(), password.to_owned()),
+        None => (
+            format!(
+                "{scheme}://{user}:{PASSWORD}@{host}{}",
+                &rest[authority_end..]
+            ),
+            PASSWORD.to_owned(),
+        ),
+    }
+}
+
+#[tokio::test]
+async fn a_postgres_url_with_a_password_serves_and_never_logs_the_password() {
+    let Some(_) = postgres_or_skip() else {
+        return;
+    };
+    let database = TestDatabase::fresh().await;
+    let (url, password) = with_a_password(&database.url());
+
+    let app = TestApp::spawn_on(database, &[("DATABASE_URL", &url)]).await;
+
+    assert_serves_and_stores(&app).await;
+    let listening = app
+        .logs()
+        .into_iter()
+        .find(|line| line["message"] == "listening")
+        .expect("a listening line");
+    assert!(
+        listening["database"]
+            .as_str()
+            .is_some_and(|db| db.contains(":***@")),
+        "the database is shown with its password hidden: {listening}"
+    );
+    assert_never_shown(&password, &app.logs(), &app.stderr());
+}
+
+#[tokio::test]
+async fn a_postgresql_scheme_url_is_accepted_too() {
+    let Some(_) = postgres_or_skip() else {
+        return;
+    };
+    let database = TestDatabase::fresh().await;
+    let url = database.url().replacen("postgres://", "postgresql://", 1);
+    assert!(url.starts_with("postgresql://"), "{url}");
+
+    let app = TestApp::spawn_on(database.clone(), &[("DATABASE_URL", &url)]).await;
+
+    assert_serves_and_stores(&app).await;
+    let mut connection = database.connect().await;
+    assert_eq!(
+        connection.count_messages().await,
+        1,
+        "stored in that database"
+    );
+    connection.close().await;
 }

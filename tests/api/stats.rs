@@ -177,18 +177,16 @@ async fn stats_equal_a_full_scan_after_random_traffic_with_concurrent_duplicates
     let stats = app.stats().await;
 
     let mut connection = app.open_database().await;
-    let (total, senders): (i64, i64) =
-        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT from_msisdn) FROM messages")
-            .fetch_one(&mut connection)
-            .await
-            .unwrap();
-    let top: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT from_msisdn, COUNT(*) AS n FROM messages GROUP BY from_msisdn \
-         ORDER BY n DESC, from_msisdn ASC LIMIT 10",
-    )
-    .fetch_all(&mut connection)
-    .await
-    .unwrap();
+    let (total, senders): (i64, i64) = connection
+        .fetch_one("SELECT COUNT(*), COUNT(DISTINCT from_msisdn) FROM messages")
+        .await;
+    let top: Vec<(String, i64)> = connection
+        .fetch_all(
+            "SELECT from_msisdn, COUNT(*) AS n FROM messages GROUP BY from_msisdn \
+             ORDER BY n DESC, from_msisdn ASC LIMIT 10",
+        )
+        .await;
+    connection.close().await;
     let all = app.messages("limit=100").await["total"].clone();
     assert_eq!(stats["total_messages"], total);
     assert_eq!(all, total);

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use serde_json::json;
-use sqlx::Connection;
 
 use crate::helpers::{json_ok, json_with_status, message, message_ids, TestApp};
 
@@ -34,14 +33,50 @@ fn ids(prefix: &str, count: usize) -> Vec<String> {
         .collect()
 }
 
+/// Triggers that make every insert into `messages` fail, and, with `updates`, every
+/// update of `message_totals` too (the writer's probe), as a full or read-only disk
+/// would: the SQL that creates them and the SQL that removes them.
+fn refuse_writes(app: &TestApp, updates: bool) -> (String, String) {
+    let mut refuse = String::new();
+    let mut accept = String::new();
+    if app.database.is_postgres() {
+        refuse.push_str(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'simulated storage failure'; END $$; \
+             CREATE TRIGGER refuse_inserts BEFORE INSERT ON messages \
+             FOR EACH STATEMENT EXECUTE FUNCTION refuse();",
+        );
+        accept.push_str("DROP TRIGGER refuse_inserts ON messages;");
+        if updates {
+            refuse.push_str(
+                "CREATE TRIGGER refuse_updates BEFORE UPDATE ON message_totals \
+                 FOR EACH STATEMENT EXECUTE FUNCTION refuse();",
+            );
+            accept.push_str("DROP TRIGGER refuse_updates ON message_totals;");
+        }
+        accept.push_str("DROP FUNCTION refuse();");
+    } else {
+        refuse.push_str(
+            "CREATE TRIGGER refuse_inserts BEFORE INSERT ON messages \
+             BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END;",
+        );
+        accept.push_str("DROP TRIGGER refuse_inserts;");
+        if updates {
+            refuse.push_str(
+                "CREATE TRIGGER refuse_updates BEFORE UPDATE ON message_totals \
+                 BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END;",
+            );
+            accept.push_str("DROP TRIGGER refuse_updates;");
+        }
+    }
+    (refuse, accept)
+}
+
 #[tokio::test]
 async fn a_failing_commit_answers_503_with_retry_after_and_never_200() {
     let app = TestApp::spawn().await;
-    app.tamper_with_database(
-        "CREATE TRIGGER refuse BEFORE INSERT ON messages \
-         BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END",
-    )
-    .await;
+    let (refuse, accept) = refuse_writes(&app, false);
+    app.tamper_with_database(&refuse).await;
 
     let answers = post_all(&app, &ids("failing", 20)).await;
 
@@ -49,25 +84,19 @@ async fn a_failing_commit_answers_503_with_retry_after_and_never_200() {
         assert_eq!(*status, 503, "{id}");
         assert_eq!(retry_after.as_deref(), Some("1"), "{id}");
     }
-    app.tamper_with_database("DROP TRIGGER refuse").await;
+    app.tamper_with_database(&accept).await;
     assert_eq!(app.messages("").await["total"], 0);
+    assert_eq!(app.open_database().await.count_messages().await, 0);
     let metrics = app.metrics().await;
     assert!(metrics.contains("webhook_requests_total{result=\"store_unavailable\"} 20"));
 }
-
-/// Makes every write fail, as a full or read-only disk would.
-const REFUSE_WRITES: &str = "\
-    CREATE TRIGGER refuse_inserts BEFORE INSERT ON messages \
-    BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END; \
-    CREATE TRIGGER refuse_updates BEFORE UPDATE ON message_totals \
-    BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END;";
-const ACCEPT_WRITES: &str = "DROP TRIGGER refuse_inserts; DROP TRIGGER refuse_updates;";
 
 #[tokio::test]
 async fn while_commits_fail_readiness_says_why_and_reads_keep_working() {
     let app = TestApp::spawn().await;
     json_ok(app.post_webhook(&message("before")).await).await;
-    app.tamper_with_database(REFUSE_WRITES).await;
+    let (refuse, _) = refuse_writes(&app, true);
+    app.tamper_with_database(&refuse).await;
 
     json_with_status(app.post_webhook(&message("during")).await, 503).await;
 
@@ -84,11 +113,12 @@ async fn while_commits_fail_readiness_says_why_and_reads_keep_working() {
 #[tokio::test]
 async fn writes_and_readiness_recover_by_themselves_once_the_failure_is_gone() {
     let app = TestApp::spawn().await;
-    app.tamper_with_database(REFUSE_WRITES).await;
+    let (refuse, accept) = refuse_writes(&app, true);
+    app.tamper_with_database(&refuse).await;
     json_with_status(app.post_webhook(&message("retried")).await, 503).await;
     json_with_status(app.get("/health/ready").await, 503).await;
 
-    app.tamper_with_database(ACCEPT_WRITES).await;
+    app.tamper_with_database(&accept).await;
 
     // No traffic needed: the writer probes the disk by itself.
     let mut ready = app.get("/health/ready").await.status();
@@ -110,22 +140,25 @@ async fn writes_and_readiness_recover_by_themselves_once_the_failure_is_gone() {
 #[tokio::test]
 async fn a_full_write_queue_answers_503_with_retry_after_and_keeps_what_it_accepted() {
     let app = TestApp::spawn_with(&[("WRITE_QUEUE_CAPACITY", "1"), ("WRITE_BATCH_MAX", "1")]).await;
-    // Hold SQLite's write lock so the writer stalls on its first batch.
+    // Hold the write lock so the writer stalls on its first batch: SQLite's database
+    // lock, or on PostgreSQL a table lock that conflicts with INSERT (not with reads).
     let mut blocker = app.open_database().await;
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
+    blocker
+        .execute(match app.database.is_postgres() {
+            true => "BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE",
+            false => "BEGIN IMMEDIATE",
+        })
+        .await;
 
     let ids = ids("burst", 12);
     let (answers, overloaded) = tokio::join!(post_all(&app, &ids), async {
         // Overloaded answers come at once, while the writer is still stalled.
         let overloaded =
             wait_for_metric(&app, "webhook_requests_total{result=\"overloaded\"}").await;
-        sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+        blocker.execute("ROLLBACK").await;
         overloaded
     });
-    blocker.close().await.unwrap();
+    blocker.close().await;
 
     let refused: Vec<_> = answers
         .iter()
