@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 
 use super::wal_sync::Durability;
 use super::writer::{WriteQueue, WriterMetrics};
@@ -41,6 +41,9 @@ pub(super) async fn open(
         return Err(sqlx::Error::Configuration("not a PostgreSQL URL".into()));
     };
     let connect = PgConnectOptions::from_str(url)?.application_name("webhook-inbox");
+    // One direct connection first: a pool that cannot connect reports only a timeout,
+    // while this reports why (refused, no such database, authentication).
+    PgConnection::connect_with(&connect).await?.close().await?;
     let read_pool = PgPoolOptions::new()
         .max_connections(options.read_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
