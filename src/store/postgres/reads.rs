@@ -12,8 +12,8 @@ use crate::store::{
 
 type MessageRow = (Vec<u8>, String, String, String, Option<Vec<u8>>, String);
 
-/// Starts a read-only transaction that sees one snapshot for all its statements.
-const SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+/// Makes a transaction read-only, seeing one snapshot for all its statements.
+const SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 impl PgReader {
     pub(super) async fn list(
@@ -22,62 +22,56 @@ impl PgReader {
         limit: u32,
         start: &PageStart,
     ) -> Result<Page, StoreError> {
-        let mut connection = self.pool.acquire().await?;
-        sqlx::query(SNAPSHOT).execute(&mut *connection).await?;
-        let read = async {
-            let total = count(&mut connection, filter).await?;
-            let (data, next) = page(&mut connection, filter, limit, start).await?;
-            Ok::<_, StoreError>(Page { data, total, next })
-        }
-        .await;
-        sqlx::query("ROLLBACK").execute(&mut *connection).await?;
-        read
+        // sqlx's transaction rolls back when dropped, also when a timed-out request
+        // drops this future halfway: the connection goes back to the pool clean.
+        let mut snapshot = self.pool.begin().await?;
+        sqlx::query(SNAPSHOT).execute(&mut *snapshot).await?;
+        let total = count(&mut snapshot, filter).await?;
+        let (data, next) = page(&mut snapshot, filter, limit, start).await?;
+        snapshot.rollback().await?;
+        Ok(Page { data, total, next })
     }
 
     pub(super) async fn stats(&self) -> Result<Stats, StoreError> {
-        let mut connection = self.pool.acquire().await?;
-        sqlx::query(SNAPSHOT).execute(&mut *connection).await?;
-        let read = async {
-            let (total_messages, senders_count): (i64, i64) = sqlx::query_as(
-                "SELECT COALESCE(SUM(messages), 0)::BIGINT, COALESCE(SUM(senders), 0)::BIGINT \
-                 FROM message_totals",
-            )
-            .fetch_one(&mut *connection)
-            .await?;
-            let top: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT from_msisdn, count FROM sender_counts \
-                 ORDER BY count DESC, from_msisdn ASC LIMIT $1",
-            )
-            .bind(TOP_SENDERS)
-            .fetch_all(&mut *connection)
-            .await?;
-            let first_message_ts: Option<String> = sqlx::query_scalar(
-                "SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1",
-            )
-            .fetch_optional(&mut *connection)
-            .await?;
-            let last_message_ts: Option<String> = sqlx::query_scalar(
-                "SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1",
-            )
-            .fetch_optional(&mut *connection)
-            .await?;
-            Ok::<_, StoreError>(Stats {
-                total_messages: non_negative(total_messages),
-                senders_count: non_negative(senders_count),
-                messages_per_sender: top
-                    .into_iter()
-                    .map(|(from, count)| SenderCount {
-                        from,
-                        count: non_negative(count),
-                    })
-                    .collect(),
-                first_message_ts,
-                last_message_ts,
-            })
-        }
-        .await;
-        sqlx::query("ROLLBACK").execute(&mut *connection).await?;
-        read
+        let mut snapshot = self.pool.begin().await?;
+        sqlx::query(SNAPSHOT).execute(&mut *snapshot).await?;
+        let (total_messages, senders_count): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(messages), 0)::BIGINT, COALESCE(SUM(senders), 0)::BIGINT \
+             FROM message_totals",
+        )
+        .fetch_one(&mut *snapshot)
+        .await?;
+        let top: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT from_msisdn, count FROM sender_counts \
+             ORDER BY count DESC, from_msisdn ASC LIMIT $1",
+        )
+        .bind(TOP_SENDERS)
+        .fetch_all(&mut *snapshot)
+        .await?;
+        let first_message_ts: Option<String> = sqlx::query_scalar(
+            "SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1",
+        )
+        .fetch_optional(&mut *snapshot)
+        .await?;
+        let last_message_ts: Option<String> = sqlx::query_scalar(
+            "SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *snapshot)
+        .await?;
+        snapshot.rollback().await?;
+        Ok(Stats {
+            total_messages: non_negative(total_messages),
+            senders_count: non_negative(senders_count),
+            messages_per_sender: top
+                .into_iter()
+                .map(|(from, count)| SenderCount {
+                    from,
+                    count: non_negative(count),
+                })
+                .collect(),
+            first_message_ts,
+            last_message_ts,
+        })
     }
 }
 
