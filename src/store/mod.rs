@@ -6,6 +6,7 @@
 
 mod cursor;
 mod postgres;
+mod query;
 mod sqlite;
 mod wal_sync;
 mod writer;
@@ -204,13 +205,50 @@ pub fn fold_case(text: &str) -> String {
     text.to_lowercase()
 }
 
-/// The latest version among `migrator`'s migrations.
-fn latest_migration(migrator: &sqlx::migrate::Migrator) -> i64 {
-    migrator
+/// The newest migration applied successfully; the same SQL on both backends.
+const APPLIED_MIGRATION: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+
+/// Whether `applied` (read with `APPLIED_MIGRATION`) is the newest migration that
+/// `migrator` embeds; the error names the check that failed.
+fn schema_current(
+    applied: Result<Option<i64>, sqlx::Error>,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), String> {
+    let applied = applied.map_err(|error| format!("database: {error}"))?;
+    let latest = migrator
         .iter()
         .map(|migration| migration.version)
         .max()
-        .unwrap_or(0)
+        .unwrap_or(0);
+    match applied.unwrap_or(0) < latest {
+        true => Err("schema: migrations are not applied".to_owned()),
+        false => Ok(()),
+    }
+}
+
+impl Stats {
+    /// `/stats` from the counters as the database returns them.
+    fn from_counts(
+        total_messages: i64,
+        senders_count: i64,
+        top: Vec<(String, i64)>,
+        first_message_ts: Option<String>,
+        last_message_ts: Option<String>,
+    ) -> Self {
+        Self {
+            total_messages: non_negative(total_messages),
+            senders_count: non_negative(senders_count),
+            messages_per_sender: top
+                .into_iter()
+                .map(|(from, count)| SenderCount {
+                    from,
+                    count: non_negative(count),
+                })
+                .collect(),
+            first_message_ts,
+            last_message_ts,
+        }
+    }
 }
 
 pub(crate) fn non_negative(value: i64) -> u64 {

@@ -5,9 +5,9 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use super::{searchable, PgReader};
 use crate::message::StoredMessage;
+use crate::store::query::{select_page, split_page, Conditions, TIME_SPAN};
 use crate::store::{
-    non_negative, Cursor, MessageFilter, Page, PageStart, SenderCount, Stats, StoreError,
-    TOP_SENDERS,
+    non_negative, Cursor, MessageFilter, Page, PageStart, Stats, StoreError, TOP_SENDERS,
 };
 
 type MessageRow = (Vec<u8>, String, String, String, Option<Vec<u8>>, String);
@@ -48,30 +48,16 @@ impl PgReader {
         .bind(TOP_SENDERS)
         .fetch_all(&mut *snapshot)
         .await?;
-        let first_message_ts: Option<String> = sqlx::query_scalar(
-            "SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1",
-        )
-        .fetch_optional(&mut *snapshot)
-        .await?;
-        let last_message_ts: Option<String> = sqlx::query_scalar(
-            "SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1",
-        )
-        .fetch_optional(&mut *snapshot)
-        .await?;
+        let (first_message_ts, last_message_ts): (Option<String>, Option<String>) =
+            sqlx::query_as(TIME_SPAN).fetch_one(&mut *snapshot).await?;
         snapshot.rollback().await?;
-        Ok(Stats {
-            total_messages: non_negative(total_messages),
-            senders_count: non_negative(senders_count),
-            messages_per_sender: top
-                .into_iter()
-                .map(|(from, count)| SenderCount {
-                    from,
-                    count: non_negative(count),
-                })
-                .collect(),
+        Ok(Stats::from_counts(
+            total_messages,
+            senders_count,
+            top,
             first_message_ts,
             last_message_ts,
-        })
+        ))
     }
 }
 
@@ -118,7 +104,7 @@ async fn count(connection: &mut PgConnection, filter: &MessageFilter) -> Result<
         }
         _ => {
             let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
-            Conditions::new(&mut query).filter(filter);
+            Conditions::new(&mut query).filter(filter, text_condition);
             query
                 .build_query_scalar()
                 .fetch_optional(&mut *connection)
@@ -135,32 +121,10 @@ async fn page(
     limit: u32,
     start: &PageStart,
 ) -> Result<(Vec<StoredMessage>, Option<Cursor>), StoreError> {
-    let mut select = QueryBuilder::new(
-        "SELECT message_id, from_msisdn, to_msisdn, ts, text, ts_key FROM messages",
-    );
-    let mut conditions = Conditions::new(&mut select);
-    conditions.filter(filter);
-    if let PageStart::After(cursor) = start {
-        conditions
-            .next()
-            .push("(ts_key, message_id) > (")
-            .push_bind(cursor.ts_key.clone())
-            .push(", ")
-            .push_bind(cursor.message_id.clone().into_bytes())
-            .push(")");
-    }
-    let offset = match start {
-        PageStart::Offset(offset) => i64::try_from(*offset).unwrap_or(i64::MAX),
-        PageStart::After(_) => 0,
-    };
-    // One row more than asked tells whether there is a next page.
-    select
-        .push(" ORDER BY ts_key ASC, message_id ASC LIMIT ")
-        .push_bind(i64::from(limit) + 1)
-        .push(" OFFSET ")
-        .push_bind(offset);
+    let id_bytes = |id: &str| id.as_bytes().to_vec();
+    let mut select = select_page(filter, limit, start, text_condition, id_bytes);
     let rows: Vec<MessageRow> = select.build_query_as().fetch_all(connection).await?;
-    let mut rows = rows
+    let rows = rows
         .into_iter()
         .map(|(message_id, from, to, ts, text, ts_key)| {
             let message = StoredMessage {
@@ -170,20 +134,10 @@ async fn page(
                 ts,
                 text: text.map(utf8).transpose()?,
             };
-            Ok::<_, StoreError>((message, ts_key))
-        });
-    let mut data = Vec::with_capacity(limit as usize);
-    let mut last_key = None;
-    for row in rows.by_ref().take(limit as usize) {
-        let (message, ts_key) = row?;
-        data.push(message);
-        last_key = Some(ts_key);
-    }
-    let next = match (rows.next(), data.last(), last_key) {
-        (Some(_), Some(last), Some(ts_key)) => Some(Cursor::new(ts_key, last.message_id.clone())),
-        _ => None,
-    };
-    Ok((data, next))
+            Ok((message, ts_key))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(split_page(rows, limit))
 }
 
 /// What was stored as UTF-8 reads back as UTF-8.
@@ -191,46 +145,13 @@ fn utf8(bytes: Vec<u8>) -> Result<String, StoreError> {
     String::from_utf8(bytes).map_err(|error| StoreError::Unavailable(error.to_string()))
 }
 
-/// Appends `WHERE … AND …` to a query, one condition at a time.
-struct Conditions<'q, 'b> {
-    query: &'b mut QueryBuilder<'q, Postgres>,
-    started: bool,
-}
-
-impl<'q, 'b> Conditions<'q, 'b> {
-    fn new(query: &'b mut QueryBuilder<'q, Postgres>) -> Self {
-        Self {
-            query,
-            started: false,
-        }
-    }
-
-    /// Starts the next condition and returns the query to write it into.
-    fn next(&mut self) -> &mut QueryBuilder<'q, Postgres> {
-        self.query
-            .push(if self.started { " AND " } else { " WHERE " });
-        self.started = true;
-        self.query
-    }
-
-    fn filter(&mut self, filter: &MessageFilter) {
-        if let Some(from) = &filter.from {
-            self.next().push("from_msisdn = ").push_bind(from.clone());
-        }
-        if let Some(since) = &filter.since {
-            self.next()
-                .push("ts_key >= ")
-                .push_bind(since.sort_key().to_owned());
-        }
-        if let Some(q) = &filter.q {
-            // LIKE on the folded text, which the trigram index serves; a NULL
-            // text_folded (no text) never matches.
-            self.next()
-                .push("text_folded LIKE ")
-                .push_bind(like_pattern(q))
-                .push(" ESCAPE '\\'");
-        }
-    }
+/// The test of `q`: `LIKE` on the folded text, which the trigram index serves; a NULL
+/// text_folded (no text) never matches.
+fn text_condition(query: &mut QueryBuilder<'_, Postgres>, q: &str) {
+    query
+        .push("text_folded LIKE ")
+        .push_bind(like_pattern(q))
+        .push(" ESCAPE '\\'");
 }
 
 /// `%q%` with `q` folded as the stored text is, and `\`, `%` and `_` escaped, so every

@@ -3,7 +3,7 @@
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::reads::Conditions;
+use super::reads::conditions;
 use super::text_counts::{Extent, TextCounts};
 use crate::store::{fold_case, non_negative, MessageFilter, PageStart, StoreError};
 
@@ -119,7 +119,7 @@ pub(super) async fn count_rows(
     text: TextSearch,
 ) -> Result<u64, StoreError> {
     let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
-    Conditions::new(&mut query).filter(filter, text);
+    conditions(&mut query, filter, text);
     Ok(non_negative(
         query.build_query_scalar().fetch_one(connection).await?,
     ))

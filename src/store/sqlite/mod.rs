@@ -20,7 +20,9 @@ use batch::{AfterFailure, SqliteCommitter};
 
 use super::wal_sync::Durability;
 use super::writer::{WriteQueue, WriterMetrics};
-use super::{latest_migration, Backend, BoxFuture, MessageFilter, Page, PageStart, Stats};
+use super::{
+    schema_current, Backend, BoxFuture, MessageFilter, Page, PageStart, Stats, APPLIED_MIGRATION,
+};
 use super::{StoreError, StoreOptions};
 use crate::config::{DatabaseLocation, Synchronous};
 
@@ -152,15 +154,10 @@ impl Backend for SqliteReader {
 
     fn schema_ready(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async {
-            let applied: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(|error| format!("database: {error}"))?;
-            match applied.unwrap_or(0) < latest_migration(&MIGRATOR) {
-                true => Err("schema: migrations are not applied".to_owned()),
-                false => Ok(()),
-            }
+            let applied = sqlx::query_scalar(APPLIED_MIGRATION)
+                .fetch_one(&self.pool)
+                .await;
+            schema_current(applied, &MIGRATOR)
         })
     }
 

@@ -6,9 +6,9 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use super::count::{count, phrase, TextSearch};
 use super::SqliteReader;
 use crate::message::StoredMessage;
+use crate::store::query::{select_page, split_page, Conditions, TIME_SPAN};
 use crate::store::{
-    fold_case, non_negative, Cursor, MessageFilter, Page, PageStart, SenderCount, Stats,
-    StoreError, TOP_SENDERS,
+    fold_case, Cursor, MessageFilter, Page, PageStart, Stats, StoreError, TOP_SENDERS,
 };
 
 type MessageRow = (String, String, String, String, Option<String>, String);
@@ -44,30 +44,16 @@ impl SqliteReader {
         .bind(TOP_SENDERS)
         .fetch_all(&mut *snapshot)
         .await?;
-        let first_message_ts: Option<String> = sqlx::query_scalar(
-            "SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1",
-        )
-        .fetch_optional(&mut *snapshot)
-        .await?;
-        let last_message_ts: Option<String> = sqlx::query_scalar(
-            "SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1",
-        )
-        .fetch_optional(&mut *snapshot)
-        .await?;
+        let (first_message_ts, last_message_ts): (Option<String>, Option<String>) =
+            sqlx::query_as(TIME_SPAN).fetch_one(&mut *snapshot).await?;
         snapshot.rollback().await?;
-        Ok(Stats {
-            total_messages: non_negative(total_messages),
-            senders_count: non_negative(senders_count),
-            messages_per_sender: top
-                .into_iter()
-                .map(|(from, count)| SenderCount {
-                    from,
-                    count: non_negative(count),
-                })
-                .collect(),
+        Ok(Stats::from_counts(
+            total_messages,
+            senders_count,
+            top,
             first_message_ts,
             last_message_ts,
-        })
+        ))
     }
 }
 
@@ -79,100 +65,51 @@ pub(super) async fn page(
     start: &PageStart,
     text: TextSearch,
 ) -> Result<(Vec<StoredMessage>, Option<Cursor>), StoreError> {
-    let mut select = QueryBuilder::new(
-        "SELECT message_id, from_msisdn, to_msisdn, ts, text, ts_key FROM messages",
-    );
-    let mut conditions = Conditions::new(&mut select);
-    conditions.filter(filter, text);
-    if let PageStart::After(cursor) = start {
-        conditions
-            .next()
-            .push("(ts_key, message_id) > (")
-            .push_bind(cursor.ts_key.clone())
-            .push(", ")
-            .push_bind(cursor.message_id.clone())
-            .push(")");
-    }
-    let offset = match start {
-        PageStart::Offset(offset) => i64::try_from(*offset).unwrap_or(i64::MAX),
-        PageStart::After(_) => 0,
-    };
-    // One row more than asked tells whether there is a next page.
-    select
-        .push(" ORDER BY ts_key ASC, message_id ASC LIMIT ")
-        .push_bind(i64::from(limit) + 1)
-        .push(" OFFSET ")
-        .push_bind(offset);
-    let mut rows: Vec<MessageRow> = select.build_query_as().fetch_all(connection).await?;
-    let next = match rows.len() > limit as usize {
-        true => {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|(id, _, _, _, _, key)| Cursor::new(key.clone(), id.clone()))
-        }
-        false => None,
-    };
-    let data = rows
+    let text_condition =
+        |query: &mut QueryBuilder<'_, Sqlite>, q: &str| text_condition(query, q, text);
+    let mut select = select_page(filter, limit, start, text_condition, str::to_owned);
+    let rows: Vec<MessageRow> = select.build_query_as().fetch_all(connection).await?;
+    let rows = rows
         .into_iter()
-        .map(|(message_id, from, to, ts, text, _)| StoredMessage {
-            message_id,
-            from,
-            to,
-            ts,
-            text,
+        .map(|(message_id, from, to, ts, text, ts_key)| {
+            let message = StoredMessage {
+                message_id,
+                from,
+                to,
+                ts,
+                text,
+            };
+            (message, ts_key)
         })
         .collect();
-    Ok((data, next))
+    Ok(split_page(rows, limit))
 }
 
-/// Appends `WHERE … AND …` to a query, one condition at a time.
-pub(super) struct Conditions<'q, 'b> {
-    query: &'b mut QueryBuilder<'q, Sqlite>,
-    started: bool,
+/// The `WHERE` clause of `filter`, with `q` evaluated as `text` says.
+pub(super) fn conditions(
+    query: &mut QueryBuilder<'_, Sqlite>,
+    filter: &MessageFilter,
+    text: TextSearch,
+) {
+    Conditions::new(query).filter(filter, |query, q| text_condition(query, q, text));
 }
 
-impl<'q, 'b> Conditions<'q, 'b> {
-    pub(super) fn new(query: &'b mut QueryBuilder<'q, Sqlite>) -> Self {
-        Self {
-            query,
-            started: false,
-        }
-    }
-
-    /// Starts the next condition and returns the query to write it into.
-    fn next(&mut self) -> &mut QueryBuilder<'q, Sqlite> {
-        self.query
-            .push(if self.started { " AND " } else { " WHERE " });
-        self.started = true;
-        self.query
-    }
-
-    pub(super) fn filter(&mut self, filter: &MessageFilter, text: TextSearch) {
-        if let Some(from) = &filter.from {
-            self.next().push("from_msisdn = ").push_bind(from.clone());
-        }
-        if let Some(since) = &filter.since {
-            self.next()
-                .push("ts_key >= ")
-                .push_bind(since.sort_key().to_owned());
-        }
-        if let Some(q) = &filter.q {
-            if matches!(text, TextSearch::Index { .. }) {
-                self.next()
-                    .push(
-                        "message_id IN (SELECT message_id FROM messages_text \
-                         WHERE messages_text MATCH ",
-                    )
-                    .push_bind(phrase(q))
-                    .push(")");
-            } else {
-                // instr() takes the needle literally: `%` and `_` are plain characters,
-                // and a NULL text_folded (no text) never matches.
-                self.next()
-                    .push("instr(text_folded, ")
-                    .push_bind(fold_case(q))
-                    .push(") > 0");
-            }
-        }
+/// The test of `q`: a phrase of the trigram index, or `instr()` on the folded text.
+fn text_condition(query: &mut QueryBuilder<'_, Sqlite>, q: &str, text: TextSearch) {
+    if matches!(text, TextSearch::Index { .. }) {
+        query
+            .push(
+                "message_id IN (SELECT message_id FROM messages_text \
+                 WHERE messages_text MATCH ",
+            )
+            .push_bind(phrase(q))
+            .push(")");
+    } else {
+        // instr() takes the needle literally: `%` and `_` are plain characters, and a
+        // NULL text_folded (no text) never matches.
+        query
+            .push("instr(text_folded, ")
+            .push_bind(fold_case(q))
+            .push(") > 0");
     }
 }

@@ -1,0 +1,121 @@
+//! SQL that both backends write alike: the `WHERE` clause of a filter and the
+//! select of one page in `ts, message_id` order. Only `q` differs (each backend has
+//! its own substring index) and how `message_id` is bound (text or bytes).
+
+use sqlx::{Database, Encode, QueryBuilder, Type};
+
+use super::{Cursor, MessageFilter, PageStart, StoredMessage};
+
+/// The `ts` of the first and the last message by instant (both NULL when empty), read
+/// from the `(ts_key, message_id)` index.
+pub(super) const TIME_SPAN: &str = "SELECT \
+    (SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1), \
+    (SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1)";
+
+/// Appends `WHERE … AND …` to a query, one condition at a time.
+pub(super) struct Conditions<'q, 'b, DB: Database> {
+    query: &'b mut QueryBuilder<'q, DB>,
+    started: bool,
+}
+
+impl<'q, 'b, DB: Database> Conditions<'q, 'b, DB>
+where
+    String: Encode<'q, DB> + Type<DB>,
+{
+    pub(super) fn new(query: &'b mut QueryBuilder<'q, DB>) -> Self {
+        Self {
+            query,
+            started: false,
+        }
+    }
+
+    /// Starts the next condition and returns the query to write it into.
+    pub(super) fn next(&mut self) -> &mut QueryBuilder<'q, DB> {
+        self.query
+            .push(if self.started { " AND " } else { " WHERE " });
+        self.started = true;
+        self.query
+    }
+
+    /// The conditions of `filter`; `text_condition` writes the backend's test of `q`.
+    pub(super) fn filter(
+        &mut self,
+        filter: &MessageFilter,
+        text_condition: impl FnOnce(&mut QueryBuilder<'q, DB>, &str),
+    ) {
+        if let Some(from) = &filter.from {
+            self.next().push("from_msisdn = ").push_bind(from.clone());
+        }
+        if let Some(since) = &filter.since {
+            self.next()
+                .push("ts_key >= ")
+                .push_bind(since.sort_key().to_owned());
+        }
+        if let Some(q) = &filter.q {
+            text_condition(self.next(), q);
+        }
+    }
+}
+
+/// `SELECT` of the page of `filter` that starts at `start`, one row longer than
+/// `limit` (that row says whether there is a next page). Rows are
+/// `message_id, from_msisdn, to_msisdn, ts, text, ts_key`; `bind_id` turns a cursor's
+/// `message_id` into the backend's column type.
+pub(super) fn select_page<'q, DB, Id>(
+    filter: &MessageFilter,
+    limit: u32,
+    start: &PageStart,
+    text_condition: impl FnOnce(&mut QueryBuilder<'q, DB>, &str),
+    bind_id: impl FnOnce(&str) -> Id,
+) -> QueryBuilder<'q, DB>
+where
+    DB: Database,
+    String: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+    Id: 'q + Encode<'q, DB> + Type<DB>,
+{
+    let mut select = QueryBuilder::new(
+        "SELECT message_id, from_msisdn, to_msisdn, ts, text, ts_key FROM messages",
+    );
+    let mut conditions = Conditions::new(&mut select);
+    conditions.filter(filter, text_condition);
+    if let PageStart::After(cursor) = start {
+        conditions
+            .next()
+            .push("(ts_key, message_id) > (")
+            .push_bind(cursor.ts_key.clone())
+            .push(", ")
+            .push_bind(bind_id(&cursor.message_id))
+            .push(")");
+    }
+    let offset = match start {
+        PageStart::Offset(offset) => i64::try_from(*offset).unwrap_or(i64::MAX),
+        PageStart::After(_) => 0,
+    };
+    select
+        .push(" ORDER BY ts_key ASC, message_id ASC LIMIT ")
+        .push_bind(i64::from(limit) + 1)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    select
+}
+
+/// The first `limit` of `rows` (each with its `ts_key`), and the cursor of the next
+/// page when there is a row beyond them.
+pub(super) fn split_page(
+    rows: Vec<(StoredMessage, String)>,
+    limit: u32,
+) -> (Vec<StoredMessage>, Option<Cursor>) {
+    let more = rows.len() > limit as usize;
+    let mut data = Vec::with_capacity(rows.len().min(limit as usize));
+    let mut last_key = None;
+    for (message, ts_key) in rows.into_iter().take(limit as usize) {
+        data.push(message);
+        last_key = Some(ts_key);
+    }
+    let next = match (more, data.last(), last_key) {
+        (true, Some(last), Some(ts_key)) => Some(Cursor::new(ts_key, last.message_id.clone())),
+        _ => None,
+    };
+    (data, next)
+}
