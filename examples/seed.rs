@@ -66,6 +66,7 @@ async fn seed(database: DatabaseLocation, messages: u64) -> ExitCode {
         location: database,
         synchronous: Synchronous::Full,
         read_connections: 1,
+        read_timeout: None,
         write_queue_capacity: 8192,
         write_batch_max: 1024,
     };

@@ -69,6 +69,7 @@ impl Application {
                 location: config.database.clone(),
                 synchronous: config.sqlite_synchronous,
                 read_connections: config.read_connections,
+                read_timeout: Some(config.request_timeout),
                 write_queue_capacity: config.write_queue_capacity,
                 write_batch_max: config.write_batch_max,
             },

@@ -33,6 +33,9 @@ pub struct StoreOptions {
     /// SQLite only: whether a 200 waits for the WAL to be synced.
     pub synchronous: Synchronous,
     pub read_connections: u32,
+    /// PostgreSQL only: reads running longer are cancelled by the server (the request
+    /// has been answered 408 by then). `None`: no limit.
+    pub read_timeout: Option<std::time::Duration>,
     pub write_queue_capacity: usize,
     pub write_batch_max: usize,
 }

@@ -46,18 +46,25 @@ pub(super) async fn open(
     // One direct connection first: a pool that cannot connect reports only a timeout,
     // while this reports why (refused, no such database, authentication).
     PgConnection::connect_with(&connect).await?.close().await?;
-    let read_pool = PgPoolOptions::new()
-        .max_connections(options.read_connections)
+    let write_pool = PgPoolOptions::new()
+        .max_connections(1)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(connect.clone())
         .await?;
     // sqlx holds an advisory lock while it migrates: replicas starting together apply
-    // each migration once, and the others wait for it.
-    MIGRATOR.run(&read_pool).await?;
-    let write_pool = PgPoolOptions::new()
-        .max_connections(1)
+    // each migration once, and the others wait for it. (On the write connection: the
+    // read connections' statement timeout must not cut a long migration short.)
+    MIGRATOR.run(&write_pool).await?;
+    let mut read_connect = connect;
+    if let Some(timeout) = options.read_timeout {
+        // A read outliving its request would keep the server busy for no one.
+        let milliseconds = timeout.as_millis().to_string();
+        read_connect = read_connect.options([("statement_timeout", milliseconds.as_str())]);
+    }
+    let read_pool = PgPoolOptions::new()
+        .max_connections(options.read_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(connect)
+        .connect_with(read_connect)
         .await?;
     // A COMMIT returns once PostgreSQL has flushed it (synchronous_commit, on by
     // default): nothing is left to sync before answering.

@@ -68,6 +68,7 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
         location: DatabaseLocation::Memory,
         synchronous: Synchronous::Full,
         read_connections: 1,
+        read_timeout: None,
         write_queue_capacity: 1024,
         write_batch_max: 64,
     };
