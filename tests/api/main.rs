@@ -13,6 +13,7 @@ mod logging;
 mod messages;
 mod metrics;
 mod openapi;
+mod postgres;
 mod replicas;
 mod sigkill;
 mod signed_bodies;

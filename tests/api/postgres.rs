@@ -1,0 +1,55 @@
+//! What only the PostgreSQL backend does: reads that outlive their request are
+//! cancelled in the database too, and leave their connection clean.
+//!
+//! PostgreSQL only: without `TEST_POSTGRES_URL` each test says it is skipped and passes.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{json_ok, message, postgres_or_skip, TestApp, TestDatabase};
+
+/// The app's queries that PostgreSQL shows waiting for a lock.
+const APP_QUERIES_WAITING: &str = "SELECT COUNT(*) FROM pg_stat_activity \
+     WHERE application_name = 'webhook-inbox' AND wait_event_type = 'Lock'";
+
+#[tokio::test]
+async fn a_read_that_outlives_its_request_is_cancelled_in_the_database_and_its_connection_reused() {
+    let Some(server) = postgres_or_skip() else {
+        return;
+    };
+    let database = TestDatabase::postgres(&server).await;
+    let app = TestApp::spawn_on(database, &[("REQUEST_TIMEOUT_SECS", "1")]).await;
+    json_ok(app.post_webhook(&message("m1")).await).await;
+    // Every read of `messages` now waits for this lock until it is released.
+    let mut blocker = app.open_database().await;
+    blocker
+        .execute("BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        .await;
+
+    let response = app.get("/messages?q=hello").await;
+    assert_eq!(response.status(), 408);
+
+    // While the lock is still held, the database stops working on the abandoned read:
+    // its statement_timeout is the request's timeout.
+    let mut observer = app.open_database().await;
+    let started = Instant::now();
+    let mut waiting: (i64,) = observer.fetch_one(APP_QUERIES_WAITING).await;
+    while waiting.0 > 0 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waiting = observer.fetch_one(APP_QUERIES_WAITING).await;
+    }
+    assert_eq!(
+        waiting.0, 0,
+        "the abandoned read still waits in the database"
+    );
+
+    blocker.execute("ROLLBACK").await;
+    // Every read connection serves again, none left inside an abandoned transaction.
+    for _ in 0..8 {
+        let page = app.messages("q=hello&limit=1").await;
+        assert_eq!(page["total"], 1, "{page}");
+        assert_eq!(page["data"][0], message("m1"));
+    }
+    assert_eq!(app.stats().await["total_messages"], json!(1));
+}
