@@ -14,6 +14,10 @@ use crate::store::{non_negative, StoreError};
 /// Searches remembered at most; the least recently used one makes room.
 const CAPACITY: usize = 1024;
 
+/// Longer searches are not remembered: 1,024 of them must stay small in memory (a
+/// URL may carry tens of kilobytes), and long needles are rare, so cheap to count.
+const LONGEST_NEEDLE_BYTES: usize = 256;
+
 /// Beyond this many new rows, counting them one by one may cost more than counting
 /// the matches afresh.
 const MOST_NEW_ROWS: i64 = 50_000;
@@ -75,7 +79,7 @@ impl TextCounts {
     where
         F: AsyncFnOnce(&mut SqliteConnection) -> Result<u64, StoreError>,
     {
-        if !extent.contiguous() {
+        if !extent.contiguous() || needle.len() > LONGEST_NEEDLE_BYTES {
             return count_afresh(connection).await;
         }
         let known = self.lookup(needle).filter(|known| {
@@ -133,5 +137,35 @@ impl TextCounts {
         entries
             .by_needle
             .insert(needle.to_owned(), Counted { up_to, count, used });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_least_recently_used_search_makes_room_and_counts_only_move_forward() {
+        let counts = TextCounts::default();
+        for index in 0..CAPACITY {
+            counts.remember(&format!("needle {index}"), 10, index as u64);
+        }
+        // Used again: now the most recent.
+        assert_eq!(counts.lookup("needle 0").map(|known| known.count), Some(0));
+        counts.remember("one more", 10, 7);
+
+        let entries = counts.entries.lock().unwrap();
+        assert_eq!(entries.by_needle.len(), CAPACITY);
+        assert!(entries.by_needle.contains_key("needle 0"));
+        assert!(
+            !entries.by_needle.contains_key("needle 1"),
+            "the oldest left"
+        );
+        drop(entries);
+
+        // A reader of an older snapshot finishing late does not move a count back.
+        counts.remember("one more", 5, 3);
+        let known = counts.lookup("one more").unwrap();
+        assert_eq!((known.up_to, known.count), (10, 7));
     }
 }
