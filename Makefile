@@ -71,6 +71,11 @@ bench-replicas:
 	BACKEND=postgres REPLICAS=$(or $(REPLICAS),2) \
 		scripts/bench.sh $(or $(MESSAGES),200000) $(or $(CONCURRENCY),64)
 
+## What each part of the SQLite schema costs ingest (A/B on throwaway databases).
+.PHONY: bench-schema
+bench-schema:
+	scripts/bench-schema.sh $(or $(MESSAGES),100000) $(or $(CONCURRENCY),64)
+
 ## Read benchmark on 1,000,000 seeded messages (MESSAGES=10000000 for the large run);
 ## BACKEND=sqlite|postgres, REQUESTS=200 per query shape.
 bench-queries:
