@@ -76,14 +76,11 @@ impl Store {
     /// migrations and starts the writer.
     pub async fn open(options: &StoreOptions, metrics: WriterMetrics) -> Result<Self, sqlx::Error> {
         let (backend, writer): (Arc<dyn Backend>, WriteQueue) = match &options.location {
-            DatabaseLocation::Postgres(_) => {
-                let (backend, writer) = postgres::open(options, metrics).await?;
-                (Arc::new(backend), writer)
+            DatabaseLocation::Postgres(url) => shared(postgres::open(url, options, metrics).await?),
+            DatabaseLocation::File(path) => {
+                shared(sqlite::open(Some(path), options, metrics).await?)
             }
-            DatabaseLocation::Memory | DatabaseLocation::File(_) => {
-                let (backend, writer) = sqlite::open(options, metrics).await?;
-                (Arc::new(backend), writer)
-            }
+            DatabaseLocation::Memory => shared(sqlite::open(None, options, metrics).await?),
         };
         Ok(Self { backend, writer })
     }
@@ -206,6 +203,11 @@ pub const TOP_SENDERS: i64 = 10;
 /// the stored text and to the query.
 pub fn fold_case(text: &str) -> String {
     text.to_lowercase()
+}
+
+/// A backend as `Store` holds it, beside its writer.
+fn shared((backend, writer): (impl Backend, WriteQueue)) -> (Arc<dyn Backend>, WriteQueue) {
+    (Arc::new(backend), writer)
 }
 
 /// The newest migration applied successfully; the same SQL on both backends.

@@ -101,21 +101,7 @@ async fn an_unsupported_database_url_stops_startup_naming_it() {
 
 #[tokio::test]
 async fn a_database_that_cannot_be_created_stops_startup_with_a_json_error() {
-    let (status, stdout, stderr) = run_to_exit(&[
-        ("WEBHOOK_SECRET", SECRET),
-        ("DATABASE_URL", "sqlite:////proc/no-such-place/app.db"),
-        ("HOST", "127.0.0.1"),
-        ("PORT", "0"),
-    ])
-    .await;
-
-    assert!(!status.success(), "exit status: {status}");
-    assert!(
-        stdout.iter().any(|line| line["level"] == "ERROR"),
-        "{stdout:?}"
-    );
-    assert!(stdout.iter().all(|line| line["message"] != "listening"));
-    assert_eq!(stderr, Vec::<String>::new());
+    refused_startup("sqlite:////proc/no-such-place/app.db").await;
 }
 
 #[tokio::test]
@@ -177,9 +163,22 @@ async fn a_corrupt_database_stops_startup_and_is_left_as_it_was() {
     let garbage: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&path, &garbage).unwrap();
 
+    let (error, _) = refused_startup(&format!("sqlite://{}", path.display())).await;
+    assert!(error.to_string().contains("database"), "{error}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        garbage,
+        "never replaced by an empty database"
+    );
+}
+
+/// Runs the service on `database_url` and asserts that it refuses to start: a failure
+/// status, a JSON `ERROR` line (returned, with all of stdout), no `listening` line and
+/// nothing on stderr.
+async fn refused_startup(database_url: &str) -> (Value, Vec<Value>) {
     let (status, stdout, stderr) = run_to_exit(&[
         ("WEBHOOK_SECRET", SECRET),
-        ("DATABASE_URL", &format!("sqlite://{}", path.display())),
+        ("DATABASE_URL", database_url),
         ("HOST", "127.0.0.1"),
         ("PORT", "0"),
     ])
@@ -189,15 +188,11 @@ async fn a_corrupt_database_stops_startup_and_is_left_as_it_was() {
     let error = stdout
         .iter()
         .find(|line| line["level"] == "ERROR")
+        .cloned()
         .unwrap_or_else(|| panic!("an error line: {stdout:?}"));
-    assert!(error.to_string().contains("database"), "{error}");
     assert!(stdout.iter().all(|line| line["message"] != "listening"));
     assert_eq!(stderr, Vec::<String>::new());
-    assert_eq!(
-        std::fs::read(&path).unwrap(),
-        garbage,
-        "never replaced by an empty database"
-    );
+    (error, stdout)
 }
 
 /// The password the PostgreSQL URL tests put in `DATABASE_URL`; never to be logged.
@@ -218,23 +213,9 @@ async fn an_unreachable_postgres_server_stops_startup_with_a_json_error_hiding_t
     // Nothing listens on port 1; no PostgreSQL server is needed.
     let url = format!("postgres://inbox:{PASSWORD}@127.0.0.1:1/inbox");
 
-    let (status, stdout, stderr) = run_to_exit(&[
-        ("WEBHOOK_SECRET", SECRET),
-        ("DATABASE_URL", &url),
-        ("HOST", "127.0.0.1"),
-        ("PORT", "0"),
-    ])
-    .await;
-
-    assert!(!status.success(), "exit status: {status}");
-    let error = stdout
-        .iter()
-        .find(|line| line["level"] == "ERROR")
-        .unwrap_or_else(|| panic!("an error line: {stdout:?}"));
+    let (error, stdout) = refused_startup(&url).await;
     assert!(error.to_string().contains("database"), "{error}");
-    assert!(stdout.iter().all(|line| line["message"] != "listening"));
-    assert_eq!(stderr, Vec::<String>::new());
-    assert_never_shown(PASSWORD, &stdout, &stderr);
+    assert_never_shown(PASSWORD, &stdout, &[]);
 }
 
 #[tokio::test]
@@ -244,22 +225,8 @@ async fn a_missing_postgres_database_stops_startup_with_a_json_error_naming_it()
     };
     let name = format!("wi_missing_{}", uuid::Uuid::new_v4().simple());
 
-    let (status, stdout, stderr) = run_to_exit(&[
-        ("WEBHOOK_SECRET", SECRET),
-        ("DATABASE_URL", &with_database(&server, &name)),
-        ("HOST", "127.0.0.1"),
-        ("PORT", "0"),
-    ])
-    .await;
-
-    assert!(!status.success(), "exit status: {status}");
-    let error = stdout
-        .iter()
-        .find(|line| line["level"] == "ERROR")
-        .unwrap_or_else(|| panic!("an error line: {stdout:?}"));
+    let (error, _) = refused_startup(&with_database(&server, &name)).await;
     assert!(error.to_string().contains(&name), "{error}");
-    assert!(stdout.iter().all(|line| line["message"] != "listening"));
-    assert_eq!(stderr, Vec::<String>::new());
 }
 
 /// `url` with a password, and that password: its own if it has one, else `PASSWORD`

@@ -10,7 +10,8 @@
 use std::collections::HashSet;
 use std::time::SystemTime;
 
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
 
 use super::searchable;
 use crate::message::Message;
@@ -66,9 +67,7 @@ impl Committer for PgCommitter {
         let created = match written {
             Ok(created) => created,
             Err(error) => {
-                // Whatever state the connection is in, a fresh one replaces it.
-                let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
-                connection.close_on_drop();
+                discard(connection).await;
                 return Err(error);
             }
         };
@@ -99,8 +98,7 @@ impl Committer for PgCommitter {
         }
         .await;
         if written.is_err() {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
-            connection.close_on_drop();
+            discard(connection).await;
         }
         written.map(drop)
     }
@@ -108,6 +106,13 @@ impl Committer for PgCommitter {
     async fn close(self) {
         self.pool.close().await;
     }
+}
+
+/// After a failed transaction: roll back, and whatever state the connection is in, let
+/// a fresh one replace it.
+async fn discard(mut connection: PoolConnection<Postgres>) {
+    let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+    connection.close_on_drop();
 }
 
 /// One column of the batch, as an array parameter.

@@ -19,7 +19,6 @@ use super::{
     schema_current, Backend, BoxFuture, MessageFilter, Page, PageStart, Stats, APPLIED_MIGRATION,
 };
 use super::{StoreError, StoreOptions};
-use crate::config::DatabaseLocation;
 use batch::PgCommitter;
 
 /// The schema, embedded in the binary and applied at startup.
@@ -36,12 +35,10 @@ pub(super) struct PgReader {
 
 /// Connects, applies migrations and starts the writer.
 pub(super) async fn open(
+    url: &str,
     options: &StoreOptions,
     metrics: WriterMetrics,
 ) -> Result<(PgReader, WriteQueue), sqlx::Error> {
-    let DatabaseLocation::Postgres(url) = &options.location else {
-        return Err(sqlx::Error::Configuration("not a PostgreSQL URL".into()));
-    };
     let connect = PgConnectOptions::from_str(url)?.application_name("webhook-inbox");
     // One direct connection first: a pool that cannot connect reports only a timeout,
     // while this reports why (refused, no such database, authentication).

@@ -62,27 +62,10 @@ pub(super) async fn count(
         .q
         .as_deref()
         .filter(|q| filter.from.is_none() && uses_trigram_index(q));
+    if let (None, None, Some(q)) = (&filter.from, &filter.since, filter.q.as_deref()) {
+        return count_text_only(connection, filter, q, texts).await;
+    }
     let total = match (&filter.from, &filter.since, indexed_q) {
-        (None, None, _) if filter.q.is_some() => {
-            // The costliest count (every match in the table), and the likeliest to be
-            // asked again, page after page: remembered between requests.
-            let q = filter.q.as_deref().unwrap_or_default();
-            let rows_in_range = count_all(connection).await?;
-            let extent = Extent::of(connection, rows_in_range).await?;
-            let needle = fold_case(q);
-            if indexed_q.is_some() {
-                let count_afresh = async |c: &mut SqliteConnection| count_text_matches(c, q).await;
-                let matches = texts
-                    .count(connection, &needle, extent, count_afresh)
-                    .await?;
-                return Ok((matches, TextSearch::Index { rows_in_range }));
-            }
-            let count_afresh =
-                async |c: &mut SqliteConnection| count_rows(c, filter, TextSearch::Scan).await;
-            texts
-                .count(connection, &needle, extent, count_afresh)
-                .await?
-        }
         (None, Some(since), Some(q)) => {
             // Test every row since `since`, or look up every match: whichever is fewer.
             let rows_in_range = count_since(connection, since.sort_key()).await?;
@@ -103,6 +86,32 @@ pub(super) async fn count(
         _ => count_rows(connection, filter, TextSearch::Scan).await?,
     };
     Ok((total, TextSearch::Scan))
+}
+
+/// The total of a `q`-only filter: the costliest count (every match in the table), and
+/// the likeliest to be asked again, page after page, so remembered between requests.
+async fn count_text_only(
+    connection: &mut SqliteConnection,
+    filter: &MessageFilter,
+    q: &str,
+    texts: &TextCounts,
+) -> Result<(u64, TextSearch), StoreError> {
+    let rows_in_range = count_all(connection).await?;
+    let extent = Extent::of(connection, rows_in_range).await?;
+    let needle = fold_case(q);
+    if uses_trigram_index(q) {
+        let count_afresh = async |c: &mut SqliteConnection| count_text_matches(c, q).await;
+        let matches = texts
+            .count(connection, &needle, extent, count_afresh)
+            .await?;
+        return Ok((matches, TextSearch::Index { rows_in_range }));
+    }
+    let count_afresh =
+        async |c: &mut SqliteConnection| count_rows(c, filter, TextSearch::Scan).await;
+    let matches = texts
+        .count(connection, &needle, extent, count_afresh)
+        .await?;
+    Ok((matches, TextSearch::Scan))
 }
 
 async fn count_all(connection: &mut SqliteConnection) -> Result<u64, StoreError> {

@@ -24,7 +24,7 @@ use super::{
     schema_current, Backend, BoxFuture, MessageFilter, Page, PageStart, Stats, APPLIED_MIGRATION,
 };
 use super::{StoreError, StoreOptions};
-use crate::config::{DatabaseLocation, Synchronous};
+use crate::config::Synchronous;
 
 /// The schema, embedded in the binary and applied at startup.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -42,13 +42,15 @@ pub(super) struct SqliteReader {
     text_counts: text_counts::TextCounts,
 }
 
-/// Opens (creating if missing) the database, applies migrations and starts the writer.
+/// Opens (creating if missing) the database in `file`, or in memory for `None`, applies
+/// migrations and starts the writer.
 pub(super) async fn open(
+    file: Option<&Path>,
     options: &StoreOptions,
     metrics: WriterMetrics,
 ) -> Result<(SqliteReader, WriteQueue), sqlx::Error> {
-    let (write_pool, read_pool, durability, after_failure) = match &options.location {
-        DatabaseLocation::Memory => {
+    let (write_pool, read_pool, durability, after_failure) = match file {
+        None => {
             // Every connection to `:memory:` would be a new, empty database, and
             // the database lives only while a connection is open: one connection,
             // kept forever, serves both reads and writes.
@@ -67,7 +69,7 @@ pub(super) async fn open(
                 AfterFailure::RollBack,
             )
         }
-        DatabaseLocation::File(path) => {
+        Some(path) => {
             if let Some(parent) = path
                 .parent()
                 .filter(|parent| !parent.as_os_str().is_empty())
@@ -112,12 +114,9 @@ pub(super) async fn open(
             };
             (write_pool, read_pool, durability, AfterFailure::Reconnect)
         }
-        DatabaseLocation::Postgres(_) => {
-            return Err(sqlx::Error::Configuration("not a SQLite URL".into()))
-        }
     };
     MIGRATOR.run(&write_pool).await?;
-    if let DatabaseLocation::File(path) = &options.location {
+    if let Some(path) = file {
         sync_directory_of(path)?;
     }
     let committer = SqliteCommitter {

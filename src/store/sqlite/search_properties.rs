@@ -72,7 +72,7 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
         write_queue_capacity: 1024,
         write_batch_max: 64,
     };
-    let (store, writer) = super::open(&options, Metrics::new().writer.clone())
+    let (store, writer) = super::open(None, &options, Metrics::new().writer.clone())
         .await
         .unwrap();
     let mut random = Random(0x9E37_79B9_7F4A_7C15);
