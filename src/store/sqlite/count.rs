@@ -109,7 +109,7 @@ async fn count_text_only(
     let count_afresh =
         async |c: &mut SqliteConnection| count_rows(c, filter, TextSearch::Scan).await;
     let matches = texts
-        .count(connection, &needle, extent, count_afresh)
+        .count_resumably(connection, &needle, extent, count_afresh)
         .await?;
     Ok((matches, TextSearch::Scan))
 }

@@ -3,6 +3,11 @@
 //! each new row takes the next rowid, so a count of the rows up to rowid `r` stays
 //! true forever: the total of a repeated search costs a lookup plus the new rows,
 //! instead of a pass over every match.
+//!
+//! A search the trigram index cannot serve (under three characters) is counted by
+//! testing every row, which at ten million rows outlasts a request's time limit. Such
+//! counts go in rowid order, a chunk at a time, and each chunk's progress is kept: a
+//! request that times out leaves the count further along, and a later one finishes it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,9 +27,18 @@ const LONGEST_NEEDLE_BYTES: usize = 256;
 /// the matches afresh.
 const MOST_NEW_ROWS: i64 = 50_000;
 
-#[derive(Default)]
+/// Rows tested per step of a resumable count (about a quarter of a second).
+const SCAN_CHUNK_ROWS: i64 = 100_000;
+
 pub(super) struct TextCounts {
     entries: Mutex<Entries>,
+    scan_chunk_rows: i64,
+}
+
+impl Default for TextCounts {
+    fn default() -> Self {
+        Self::scanning_chunks_of(SCAN_CHUNK_ROWS)
+    }
 }
 
 #[derive(Default)]
@@ -66,6 +80,13 @@ impl Extent {
 }
 
 impl TextCounts {
+    pub(super) fn scanning_chunks_of(rows: i64) -> Self {
+        Self {
+            entries: Mutex::default(),
+            scan_chunk_rows: rows.max(1),
+        }
+    }
+
     /// The number of rows of `extent` whose folded text contains `needle` (already
     /// folded): from the cache and the rows added since when it can, else from
     /// `count_afresh`.
@@ -87,21 +108,49 @@ impl TextCounts {
         });
         let count = match known {
             Some(known) => {
-                let added: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM messages \
-                     WHERE rowid > ? AND rowid <= ? AND instr(text_folded, ?) > 0",
-                )
-                .bind(known.up_to)
-                .bind(extent.max_rowid)
-                .bind(needle)
-                .fetch_one(&mut *connection)
-                .await?;
-                known.count + non_negative(added)
+                known.count
+                    + count_between(connection, needle, known.up_to, extent.max_rowid).await?
             }
             None => count_afresh(connection).await?,
         };
         self.remember(needle, extent.max_rowid, count);
         Ok(count)
+    }
+
+    /// The same number, counted by testing rows in rowid order from where an earlier
+    /// count stopped (or from the start), remembering progress after every chunk; for
+    /// searches that only a pass over the rows can count. `count_afresh` serves where
+    /// progress cannot be kept.
+    pub(super) async fn count_resumably<F>(
+        &self,
+        connection: &mut SqliteConnection,
+        needle: &str,
+        extent: Extent,
+        count_afresh: F,
+    ) -> Result<u64, StoreError>
+    where
+        F: AsyncFnOnce(&mut SqliteConnection) -> Result<u64, StoreError>,
+    {
+        if !extent.contiguous() || needle.len() > LONGEST_NEEDLE_BYTES {
+            return count_afresh(connection).await;
+        }
+        let mut known = match self.lookup(needle) {
+            Some(known) if known.up_to <= extent.max_rowid => known,
+            // Counted further by a newer snapshot than this one.
+            Some(_) => return count_afresh(connection).await,
+            None => Counted {
+                up_to: 0,
+                count: 0,
+                used: 0,
+            },
+        };
+        while known.up_to < extent.max_rowid {
+            let end = extent.max_rowid.min(known.up_to + self.scan_chunk_rows);
+            known.count += count_between(connection, needle, known.up_to, end).await?;
+            known.up_to = end;
+            self.remember(needle, known.up_to, known.count);
+        }
+        Ok(known.count)
     }
 
     fn lookup(&self, needle: &str) -> Option<Counted> {
@@ -140,6 +189,25 @@ impl TextCounts {
     }
 }
 
+/// Rows with rowid in `(after, up_to]` whose folded text contains `needle`.
+async fn count_between(
+    connection: &mut SqliteConnection,
+    needle: &str,
+    after: i64,
+    up_to: i64,
+) -> Result<u64, StoreError> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM messages \
+         WHERE rowid > ? AND rowid <= ? AND instr(text_folded, ?) > 0",
+    )
+    .bind(after)
+    .bind(up_to)
+    .bind(needle)
+    .fetch_one(connection)
+    .await?;
+    Ok(non_negative(count))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +235,55 @@ mod tests {
         counts.remember("one more", 5, 3);
         let known = counts.lookup("one more").unwrap();
         assert_eq!((known.up_to, known.count), (10, 7));
+    }
+
+    /// A count that stopped partway (a request that timed out) is taken up where it
+    /// stopped: the rows counted before are not tested again.
+    #[tokio::test]
+    async fn a_resumable_count_goes_on_from_the_progress_kept() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        crate::store::sqlite::MIGRATOR.run(&pool).await.unwrap();
+        for index in 1..=20 {
+            // "ab" in rows 2, 4, …, 20.
+            let text = if index % 2 == 0 { "xaby" } else { "xy" };
+            sqlx::query(
+                "INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, ts_key, \
+                 text, text_folded, created_at) VALUES (?, '+1', '+2', 't', 't', ?, ?, 'c')",
+            )
+            .bind(format!("m{index}"))
+            .bind(text)
+            .bind(text)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let mut connection = pool.acquire().await.unwrap();
+        let extent = Extent::of(&mut connection, 20).await.unwrap();
+        let never = async |_: &mut SqliteConnection| -> Result<u64, StoreError> {
+            panic!("a count that can resume must not start afresh")
+        };
+
+        let counts = TextCounts::scanning_chunks_of(3);
+        // Progress kept from an earlier request: 1,000 matches up to row 10 (more than
+        // the rows hold, so that a count from the start would show).
+        counts.remember("ab", 10, 1000);
+        let count = counts
+            .count_resumably(&mut connection, "ab", extent, never)
+            .await
+            .unwrap();
+        assert_eq!(count, 1005, "rows 12, 14, …, 20 added to the progress kept");
+        let known = counts.lookup("ab").unwrap();
+        assert_eq!((known.up_to, known.count), (20, 1005));
+
+        let fresh = TextCounts::scanning_chunks_of(3);
+        let count = fresh
+            .count_resumably(&mut connection, "ab", extent, never)
+            .await
+            .unwrap();
+        assert_eq!(count, 10, "from the start, in chunks of 3 rows");
     }
 }
