@@ -4,7 +4,7 @@
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::reads::conditions;
-use super::text_counts::{Extent, TextCounts};
+use super::text_counts::{Counting, Extent, TextCounts};
 use crate::store::{fold_case, non_negative, MessageFilter, PageStart, StoreError};
 
 /// The trigram index serves substrings of at least this many characters; shorter
@@ -102,14 +102,26 @@ async fn count_text_only(
     if uses_trigram_index(q) {
         let count_afresh = async |c: &mut SqliteConnection| count_text_matches(c, q).await;
         let matches = texts
-            .count(connection, &needle, extent, count_afresh)
+            .count(
+                connection,
+                &needle,
+                extent,
+                Counting::FromIndex,
+                count_afresh,
+            )
             .await?;
         return Ok((matches, TextSearch::Index { rows_in_range }));
     }
     let count_afresh =
         async |c: &mut SqliteConnection| count_rows(c, filter, TextSearch::Scan).await;
     let matches = texts
-        .count_resumably(connection, &needle, extent, count_afresh)
+        .count(
+            connection,
+            &needle,
+            extent,
+            Counting::ByScanning,
+            count_afresh,
+        )
         .await?;
     Ok((matches, TextSearch::Scan))
 }

@@ -41,6 +41,16 @@ impl Default for TextCounts {
     }
 }
 
+/// How a search is counted when nothing remembered serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Counting {
+    /// Afresh from the trigram index, whose cost follows the matches: a count
+    /// remembered long ago is not brought up to date row by row.
+    FromIndex,
+    /// Only a pass over every row can count it: resumably, in chunks of rows.
+    ByScanning,
+}
+
 #[derive(Default)]
 struct Entries {
     by_needle: HashMap<String, Counted>,
@@ -89,12 +99,13 @@ impl TextCounts {
 
     /// The number of rows of `extent` whose folded text contains `needle` (already
     /// folded): from the cache and the rows added since when it can, else from
-    /// `count_afresh`.
+    /// `count_afresh` (`Counting` says how a search is counted).
     pub(super) async fn count<F>(
         &self,
         connection: &mut SqliteConnection,
         needle: &str,
         extent: Extent,
+        counting: Counting,
         count_afresh: F,
     ) -> Result<u64, StoreError>
     where
@@ -103,7 +114,25 @@ impl TextCounts {
         if !extent.contiguous() || needle.len() > LONGEST_NEEDLE_BYTES {
             return count_afresh(connection).await;
         }
-        let known = self.lookup(needle).filter(|known| {
+        let known = self.lookup(needle);
+        if counting == Counting::ByScanning {
+            return match known {
+                Some(known) if known.up_to <= extent.max_rowid => {
+                    self.resume(connection, needle, extent, known).await
+                }
+                // Counted further by a newer snapshot than this one.
+                Some(_) => count_afresh(connection).await,
+                None => {
+                    let start = Counted {
+                        up_to: 0,
+                        count: 0,
+                        used: 0,
+                    };
+                    self.resume(connection, needle, extent, start).await
+                }
+            };
+        }
+        let known = known.filter(|known| {
             known.up_to <= extent.max_rowid && extent.max_rowid - known.up_to <= MOST_NEW_ROWS
         });
         let count = match known {
@@ -117,33 +146,15 @@ impl TextCounts {
         Ok(count)
     }
 
-    /// The same number, counted by testing rows in rowid order from where an earlier
-    /// count stopped (or from the start), remembering progress after every chunk; for
-    /// searches that only a pass over the rows can count. `count_afresh` serves where
-    /// progress cannot be kept.
-    pub(super) async fn count_resumably<F>(
+    /// Tests the rows after `known` up to the end of `extent`, a chunk at a time,
+    /// remembering the progress after every chunk.
+    async fn resume(
         &self,
         connection: &mut SqliteConnection,
         needle: &str,
         extent: Extent,
-        count_afresh: F,
-    ) -> Result<u64, StoreError>
-    where
-        F: AsyncFnOnce(&mut SqliteConnection) -> Result<u64, StoreError>,
-    {
-        if !extent.contiguous() || needle.len() > LONGEST_NEEDLE_BYTES {
-            return count_afresh(connection).await;
-        }
-        let mut known = match self.lookup(needle) {
-            Some(known) if known.up_to <= extent.max_rowid => known,
-            // Counted further by a newer snapshot than this one.
-            Some(_) => return count_afresh(connection).await,
-            None => Counted {
-                up_to: 0,
-                count: 0,
-                used: 0,
-            },
-        };
+        mut known: Counted,
+    ) -> Result<u64, StoreError> {
         while known.up_to < extent.max_rowid {
             let end = extent.max_rowid.min(known.up_to + self.scan_chunk_rows);
             known.count += count_between(connection, needle, known.up_to, end).await?;
@@ -272,7 +283,7 @@ mod tests {
         // the rows hold, so that a count from the start would show).
         counts.remember("ab", 10, 1000);
         let count = counts
-            .count_resumably(&mut connection, "ab", extent, never)
+            .count(&mut connection, "ab", extent, Counting::ByScanning, never)
             .await
             .unwrap();
         assert_eq!(count, 1005, "rows 12, 14, …, 20 added to the progress kept");
@@ -281,7 +292,7 @@ mod tests {
 
         let fresh = TextCounts::scanning_chunks_of(3);
         let count = fresh
-            .count_resumably(&mut connection, "ab", extent, never)
+            .count(&mut connection, "ab", extent, Counting::ByScanning, never)
             .await
             .unwrap();
         assert_eq!(count, 10, "from the start, in chunks of 3 rows");
