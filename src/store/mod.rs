@@ -196,9 +196,6 @@ pub struct SenderCount {
     pub count: u64,
 }
 
-/// How many senders `/stats` lists.
-pub const TOP_SENDERS: i64 = 10;
-
 /// The folding that makes `q` case-insensitive: Unicode lowercase, applied alike to
 /// the stored text and to the query.
 pub fn fold_case(text: &str) -> String {

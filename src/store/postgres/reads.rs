@@ -5,10 +5,8 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use super::{searchable, PgReader};
 use crate::message::StoredMessage;
-use crate::store::query::{select_page, split_page, Conditions, TIME_SPAN};
-use crate::store::{
-    non_negative, Cursor, MessageFilter, Page, PageStart, Stats, StoreError, TOP_SENDERS,
-};
+use crate::store::query::{select_page, split_page, Conditions, TIME_SPAN, TOP_SENDER_COUNTS};
+use crate::store::{non_negative, Cursor, MessageFilter, Page, PageStart, Stats, StoreError};
 
 type MessageRow = (Vec<u8>, String, String, String, Option<Vec<u8>>, String);
 
@@ -41,13 +39,9 @@ impl PgReader {
         )
         .fetch_one(&mut *snapshot)
         .await?;
-        let top: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT from_msisdn, count FROM sender_counts \
-             ORDER BY count DESC, from_msisdn ASC LIMIT $1",
-        )
-        .bind(TOP_SENDERS)
-        .fetch_all(&mut *snapshot)
-        .await?;
+        let top: Vec<(String, i64)> = sqlx::query_as(TOP_SENDER_COUNTS)
+            .fetch_all(&mut *snapshot)
+            .await?;
         let (first_message_ts, last_message_ts): (Option<String>, Option<String>) =
             sqlx::query_as(TIME_SPAN).fetch_one(&mut *snapshot).await?;
         snapshot.rollback().await?;

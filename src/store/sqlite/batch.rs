@@ -102,7 +102,7 @@ async fn insert_batch(
     Ok(batch
         .iter()
         .map(
-            |pending| match created.remove(&pending.message.message_id) {
+            |pending| match created.remove(pending.message.message_id.as_str()) {
                 true => InsertOutcome::Created,
                 false => InsertOutcome::Duplicate,
             },
@@ -111,11 +111,11 @@ async fn insert_batch(
 }
 
 /// Inserts `chunk` in one statement; returns the ids it created.
-async fn insert_chunk(
+async fn insert_chunk<'a>(
     connection: &mut SqliteConnection,
-    chunk: &[Pending],
+    chunk: &'a [Pending],
     created_at: &str,
-) -> Result<HashSet<String>, sqlx::Error> {
+) -> Result<HashSet<&'a str>, sqlx::Error> {
     let mut insert = QueryBuilder::new(INSERT_MESSAGES);
     insert.push_values(chunk, |mut row, Pending { message, .. }| {
         row.push_bind(&message.message_id)
@@ -131,12 +131,12 @@ async fn insert_chunk(
     let done = insert.build().execute(&mut *connection).await?;
     // Rows inserted by the statement itself, not by its triggers.
     let inserted = done.rows_affected();
-    let distinct: HashSet<&str> = chunk
+    let mut ids: HashSet<&str> = chunk
         .iter()
         .map(|pending| pending.message.message_id.as_str())
         .collect();
-    if inserted == distinct.len() as u64 {
-        return Ok(distinct.into_iter().map(str::to_owned).collect());
+    if inserted == ids.len() as u64 {
+        return Ok(ids);
     }
     if inserted == 0 {
         return Ok(HashSet::new());
@@ -146,13 +146,16 @@ async fn insert_chunk(
     // statement's rows are the `inserted` rowids ending at the last one it inserted.
     let last = done.last_insert_rowid();
     let first = last - i64::try_from(inserted).expect("rows of one statement fit i64") + 1;
-    let ids: Vec<String> =
+    let inserted_ids: HashSet<String> =
         sqlx::query_scalar("SELECT message_id FROM messages WHERE rowid BETWEEN ? AND ?")
             .bind(first)
             .bind(last)
             .fetch_all(&mut *connection)
-            .await?;
-    Ok(ids.into_iter().collect())
+            .await?
+            .into_iter()
+            .collect();
+    ids.retain(|id| inserted_ids.contains(*id));
+    Ok(ids)
 }
 
 /// What to do with the write connection after a failed transaction.

@@ -6,10 +6,8 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use super::count::{count, phrase, TextSearch};
 use super::SqliteReader;
 use crate::message::StoredMessage;
-use crate::store::query::{select_page, split_page, Conditions, TIME_SPAN};
-use crate::store::{
-    fold_case, Cursor, MessageFilter, Page, PageStart, Stats, StoreError, TOP_SENDERS,
-};
+use crate::store::query::{select_page, split_page, Conditions, TIME_SPAN, TOP_SENDER_COUNTS};
+use crate::store::{fold_case, Cursor, MessageFilter, Page, PageStart, Stats, StoreError};
 
 type MessageRow = (String, String, String, String, Option<String>, String);
 
@@ -37,13 +35,9 @@ impl SqliteReader {
             sqlx::query_as("SELECT messages, senders FROM message_totals WHERE id = 1")
                 .fetch_one(&mut *snapshot)
                 .await?;
-        let top: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT from_msisdn, count FROM sender_counts \
-             ORDER BY count DESC, from_msisdn ASC LIMIT ?",
-        )
-        .bind(TOP_SENDERS)
-        .fetch_all(&mut *snapshot)
-        .await?;
+        let top: Vec<(String, i64)> = sqlx::query_as(TOP_SENDER_COUNTS)
+            .fetch_all(&mut *snapshot)
+            .await?;
         let (first_message_ts, last_message_ts): (Option<String>, Option<String>) =
             sqlx::query_as(TIME_SPAN).fetch_one(&mut *snapshot).await?;
         snapshot.rollback().await?;

@@ -58,7 +58,7 @@ struct Entries {
 }
 
 /// How many rows with rowid up to `up_to` contain the needle.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Counted {
     up_to: i64,
     count: u64,
@@ -116,21 +116,13 @@ impl TextCounts {
         }
         let known = self.lookup(needle);
         if counting == Counting::ByScanning {
-            return match known {
-                Some(known) if known.up_to <= extent.max_rowid => {
-                    self.resume(connection, needle, extent, known).await
-                }
+            // Nothing remembered: from the start.
+            let known = known.unwrap_or_default();
+            if known.up_to > extent.max_rowid {
                 // Counted further by a newer snapshot than this one.
-                Some(_) => count_afresh(connection).await,
-                None => {
-                    let start = Counted {
-                        up_to: 0,
-                        count: 0,
-                        used: 0,
-                    };
-                    self.resume(connection, needle, extent, start).await
-                }
-            };
+                return count_afresh(connection).await;
+            }
+            return self.resume(connection, needle, extent, known).await;
         }
         let known = known.filter(|known| {
             known.up_to <= extent.max_rowid && extent.max_rowid - known.up_to <= MOST_NEW_ROWS
