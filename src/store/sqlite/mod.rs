@@ -180,3 +180,105 @@ fn sync_directory_of(database: &Path) -> std::io::Result<()> {
     };
     std::fs::File::open(directory)?.sync_all()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::count::TextSearch;
+    use super::*;
+    use crate::store::fold_case;
+
+    /// Messages stored before migration 0005 (which made the trigram index contentless
+    /// and keyed by `seq`) keep their rowids as `seq`, their aggregates, and are found
+    /// by the index afterwards; so are new ones, also after a VACUUM.
+    #[tokio::test]
+    async fn messages_stored_before_the_contentless_index_are_found_by_it() {
+        let folder = tempfile::tempdir().unwrap();
+        let earlier = folder.path().join("migrations");
+        std::fs::create_dir(&earlier).unwrap();
+        let all = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for entry in std::fs::read_dir(all).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_owned();
+            if name.to_string_lossy().as_ref() < "20250115000005" {
+                std::fs::copy(&path, earlier.join(name)).unwrap();
+            }
+        }
+        let connect = SqliteConnectOptions::new()
+            .filename(folder.path().join("inbox.db"))
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(connect)
+            .await
+            .unwrap();
+        let before = Migrator::new(earlier.as_path()).await.unwrap();
+        assert_eq!(before.iter().count(), 4);
+        before.run(&pool).await.unwrap();
+        let insert = async |id: &str, text: Option<&str>| {
+            sqlx::query(
+                "INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, ts_key, \
+                 text, text_folded, created_at) VALUES (?, '+1', '+2', ?, ?, ?, ?, 'c')",
+            )
+            .bind(id)
+            .bind(format!("2025-01-15T10:00:0{}Z", &id[1..]))
+            .bind(format!("2025-01-15T10:00:0{}.000000000Z", &id[1..]))
+            .bind(text)
+            .bind(text.map(fold_case))
+            .execute(&pool)
+            .await
+            .unwrap();
+        };
+        for (id, text) in [
+            ("m1", Some("Hello world")),
+            ("m2", Some("bye")),
+            ("m3", None),
+            ("m4", Some("say HELLO")),
+        ] {
+            insert(id, text).await;
+        }
+
+        MIGRATOR.run(&pool).await.unwrap();
+        insert("m5", Some("hello again")).await;
+
+        let reader = SqliteReader {
+            pool: pool.clone(),
+            text_counts: text_counts::TextCounts::default(),
+        };
+        let found = async || {
+            let filter = MessageFilter {
+                q: Some("HELLO".to_owned()),
+                ..MessageFilter::default()
+            };
+            let total = reader
+                .list(&filter, 10, &PageStart::Offset(0))
+                .await
+                .unwrap()
+                .total;
+            let by_index = TextSearch::Index { rows_in_range: 5 };
+            let mut connection = pool.acquire().await.unwrap();
+            let start = PageStart::Offset(0);
+            let (page, _) = reads::page(&mut connection, &filter, 10, &start, by_index)
+                .await
+                .unwrap();
+            let ids: Vec<String> = page.into_iter().map(|m| m.message_id).collect();
+            (total, ids)
+        };
+        let expected = (3, vec!["m1".to_owned(), "m4".to_owned(), "m5".to_owned()]);
+        assert_eq!(found().await, expected);
+        let seqs: Vec<(i64, String)> =
+            sqlx::query_as("SELECT seq, message_id FROM messages ORDER BY seq")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let ids = ["m1", "m2", "m3", "m4", "m5"].map(str::to_owned);
+        assert_eq!(seqs, (1..).zip(ids).collect::<Vec<_>>());
+        let totals: (i64, i64) = sqlx::query_as("SELECT messages, senders FROM message_totals")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(totals, (5, 1));
+
+        sqlx::query("VACUUM").execute(&pool).await.unwrap();
+        assert_eq!(found().await, expected);
+    }
+}

@@ -92,10 +92,7 @@ pub(super) fn conditions(
 fn text_condition(query: &mut QueryBuilder<'_, Sqlite>, q: &str, text: TextSearch) {
     if matches!(text, TextSearch::Index { .. }) {
         query
-            .push(
-                "message_id IN (SELECT message_id FROM messages_text \
-                 WHERE messages_text MATCH ",
-            )
+            .push("seq IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ")
             .push_bind(phrase(q))
             .push(")");
     } else {
