@@ -70,6 +70,8 @@ pub struct WriterMetrics {
     pub batch_size: Histogram,
     pub commit_latency_ms: Histogram,
     pub queue_depth: IntGauge,
+    /// SQLite's `fdatasync` of the WAL that makes committed batches durable.
+    pub wal_sync_latency_ms: Histogram,
 }
 
 impl WriterMetrics {
@@ -128,6 +130,15 @@ impl Metrics {
                 "Messages waiting for the writer after it took a batch.",
             )
             .expect("valid metric"),
+            wal_sync_latency_ms: Histogram::with_opts(
+                HistogramOpts::new(
+                    "webhook_write_wal_sync_latency_ms",
+                    "Time to sync SQLite's WAL before answering the batches it holds, \
+                     in milliseconds.",
+                )
+                .buckets(LATENCY_BUCKETS_MS.to_vec()),
+            )
+            .expect("valid metric"),
         };
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -136,6 +147,7 @@ impl Metrics {
             Box::new(writer.batch_size.clone()),
             Box::new(writer.commit_latency_ms.clone()),
             Box::new(writer.queue_depth.clone()),
+            Box::new(writer.wal_sync_latency_ms.clone()),
         ] {
             registry
                 .register(collector)

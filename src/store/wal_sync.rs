@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use prometheus::Histogram;
 use tokio::sync::mpsc;
 
 use super::writer::Reply;
@@ -35,6 +36,7 @@ pub(super) fn answer_when_synced(
     mut wal: WalFile,
     mut to_sync: mpsc::Receiver<Committed>,
     failed: &AtomicBool,
+    latency_ms: &Histogram,
 ) {
     let mut waiting = Vec::new();
     while let Some(first) = to_sync.blocking_recv() {
@@ -42,7 +44,9 @@ pub(super) fn answer_when_synced(
         while let Ok(more) = to_sync.try_recv() {
             waiting.push(more);
         }
+        let started = std::time::Instant::now();
         let synced = wal.sync();
+        latency_ms.observe(started.elapsed().as_secs_f64() * 1000.0);
         if let Err(error) = &synced {
             tracing::error!(error = %error, wal = %wal.path.display(), "could not sync the WAL; refusing further writes");
             failed.store(true, Ordering::Release);

@@ -171,10 +171,13 @@ impl<C: Committer> Writer<C> {
         let syncer = match &self.durability {
             Durability::SyncWal(wal) => {
                 let (wal, state) = (WalFile::new(wal.clone()), self.state.clone());
+                let latency_ms = self.metrics.wal_sync_latency_ms.clone();
                 Some(
                     std::thread::Builder::new()
                         .name("webhook-wal-sync".into())
-                        .spawn(move || answer_when_synced(wal, to_sync, &state.sync_failed)),
+                        .spawn(move || {
+                            answer_when_synced(wal, to_sync, &state.sync_failed, &latency_ms)
+                        }),
                 )
             }
             Durability::AtCommit => None,

@@ -172,6 +172,13 @@ async fn the_writer_exports_batch_size_commit_latency_and_queue_depth() {
     )
     .is_some());
     assert!(sample(&text, "webhook_write_queue_depth", &[]).is_some_and(|n| n >= 0.0));
+    // Only a SQLite file syncs its WAL itself; PostgreSQL syncs inside its commit.
+    let syncs = sample(&text, "webhook_write_wal_sync_latency_ms_count", &[]).unwrap_or(-1.0);
+    if app.database.is_postgres() {
+        assert_eq!(syncs, 0.0, "{text}");
+    } else {
+        assert!(syncs >= 1.0, "{text}");
+    }
 }
 
 /// One parsed sample line: name, labels, value.
