@@ -7,6 +7,7 @@
 mod cursor;
 mod postgres;
 mod query;
+mod recently_used;
 mod sqlite;
 mod wal_sync;
 mod writer;

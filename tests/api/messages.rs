@@ -302,6 +302,40 @@ async fn messages_q_matches_a_case_insensitive_substring() {
     }
 }
 
+/// A `q` total is remembered between requests and brought up to date with what was
+/// stored since: it must stay exact, search after search, for a `q` the trigram index
+/// serves and for a shorter one.
+#[tokio::test]
+async fn messages_q_total_stays_exact_as_matching_messages_arrive_between_searches() {
+    let app = TestApp::spawn().await;
+    seed(
+        &app,
+        &[
+            ("a1", ALICE, TS, Some("Hello")),
+            ("a2", ALICE, TS, Some("bye")),
+        ],
+    )
+    .await;
+    assert_page(&app, "q=hell&limit=1", &["a1"], 1).await;
+    assert_page(&app, "q=el&limit=1", &["a1"], 1).await;
+
+    let arrivals = [
+        [
+            ("b1", ALICE, TS, Some("hello again")),
+            ("b2", BOB, TS, Some("nope")),
+        ],
+        [("c1", BOB, TS, Some("SHELL")), ("c2", BOB, TS, None)],
+    ];
+    let mut expected = vec!["a1"];
+    for rows in arrivals {
+        seed(&app, &rows).await;
+        expected.push(rows[0].0);
+        assert_matches(&app, "q=hell", &expected).await;
+        assert_matches(&app, "q=el", &expected).await;
+        assert_page(&app, "q=HELL&limit=1", &["a1"], expected.len()).await;
+    }
+}
+
 #[tokio::test]
 async fn messages_q_treats_percent_and_underscore_as_literal_characters() {
     let app = TestApp::spawn().await;

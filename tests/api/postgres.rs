@@ -1,5 +1,6 @@
 //! What only the PostgreSQL backend does: reads that outlive their request are
-//! cancelled in the database too, and leave their connection clean.
+//! cancelled in the database too, and leave their connection clean; remembered `q`
+//! totals count what transactions open at the time committed later.
 //!
 //! PostgreSQL only: without `TEST_POSTGRES_URL` each test says it is skipped and passes.
 
@@ -52,4 +53,40 @@ async fn a_read_that_outlives_its_request_is_cancelled_in_the_database_and_its_c
         assert_eq!(page["data"][0], message("m1"));
     }
     assert_eq!(app.stats().await["total_messages"], json!(1));
+}
+
+/// A `q` total is remembered with the snapshot it was counted in. A transaction still
+/// open then (another replica's batch, say) commits later, after newer messages:
+/// its rows must be counted once it is visible, although they are older than those.
+#[tokio::test]
+async fn a_remembered_q_total_counts_the_rows_of_a_transaction_that_was_open_when_counted() {
+    let Some(server) = postgres_or_skip() else {
+        return;
+    };
+    let app = TestApp::spawn_on(TestDatabase::postgres(&server).await, &[]).await;
+    json_ok(app.post_webhook(&message("m1")).await).await;
+    let mut other_replica = app.open_database().await;
+    other_replica
+        .execute(
+            "BEGIN; INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, ts_key, \
+             text, text_folded, created_at) VALUES ('m2'::bytea, '+1', '+2', \
+             '2025-01-15T10:00:00Z', '2025-01-15T10:00:00.000000000Z', 'Hello'::bytea, \
+             'hello', '2025-01-15T10:00:00Z')",
+        )
+        .await;
+
+    let total = async || app.messages("q=hello").await["total"].clone();
+    assert_eq!(total().await, json!(1), "m2 is not committed");
+    json_ok(app.post_webhook(&message("m3")).await).await;
+    assert_eq!(total().await, json!(2), "m3 added to the remembered 1");
+    other_replica.execute("COMMIT").await;
+    assert_eq!(total().await, json!(3), "m2, committed after m3, added too");
+    let page = app.messages("q=hello").await;
+    let ids: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["m1", "m2", "m3"]);
 }

@@ -5,6 +5,7 @@
 
 mod batch;
 mod reads;
+mod text_counts;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -31,6 +32,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The read side: a pool of connections, each read in one snapshot.
 pub(super) struct PgReader {
     pool: PgPool,
+    /// Totals of `q` searches, remembered between requests.
+    text_counts: text_counts::TextCounts,
 }
 
 /// Connects, applies migrations and starts the writer.
@@ -72,7 +75,11 @@ pub(super) async fn open(
         options.write_batch_max,
         metrics,
     )?;
-    Ok((PgReader { pool: read_pool }, writer))
+    let reader = PgReader {
+        pool: read_pool,
+        text_counts: Default::default(),
+    };
+    Ok((reader, writer))
 }
 
 impl Backend for PgReader {

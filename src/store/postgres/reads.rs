@@ -1,8 +1,11 @@
 //! The read side on PostgreSQL: `/messages` pages and `/stats`, each from one
 //! snapshot, with totals from the aggregates where they answer exactly.
 
+use std::time::Instant;
+
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
+use super::text_counts::TextCounts;
 use super::{searchable, PgReader};
 use crate::message::StoredMessage;
 use crate::store::query::{select_page, split_page, Conditions, TIME_SPAN, TOP_SENDER_COUNTS};
@@ -22,9 +25,10 @@ impl PgReader {
     ) -> Result<Page, StoreError> {
         // sqlx's transaction rolls back when dropped, also when a timed-out request
         // drops this future halfway: the connection goes back to the pool clean.
+        let began = Instant::now();
         let mut snapshot = self.pool.begin().await?;
         sqlx::query(SNAPSHOT).execute(&mut *snapshot).await?;
-        let total = count(&mut snapshot, filter).await?;
+        let total = count(&mut snapshot, filter, &self.text_counts, began).await?;
         let (data, next) = page(&mut snapshot, filter, limit, start).await?;
         snapshot.rollback().await?;
         Ok(Page { data, total, next })
@@ -55,8 +59,14 @@ impl PgReader {
     }
 }
 
-/// Counts the rows matching `filter`, from an aggregate where one answers exactly.
-async fn count(connection: &mut PgConnection, filter: &MessageFilter) -> Result<u64, StoreError> {
+/// Counts the rows matching `filter`, from an aggregate or a remembered count where
+/// one answers exactly. The snapshot is taken after `began`.
+async fn count(
+    connection: &mut PgConnection,
+    filter: &MessageFilter,
+    texts: &TextCounts,
+    began: Instant,
+) -> Result<u64, StoreError> {
     let total: Option<i64> = match filter {
         MessageFilter {
             from: None,
@@ -96,16 +106,30 @@ async fn count(connection: &mut PgConnection, filter: &MessageFilter) -> Result<
             .fetch_optional(&mut *connection)
             .await?
         }
-        _ => {
-            let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
-            Conditions::new(&mut query).filter(filter, text_condition);
-            query
-                .build_query_scalar()
-                .fetch_optional(&mut *connection)
-                .await?
+        MessageFilter {
+            from: None,
+            since: None,
+            q: Some(q),
+        } => {
+            // Asked again page after page, and the costliest: remembered.
+            let count_afresh = async |c: &mut PgConnection| count_rows(c, filter).await;
+            let pattern = like_pattern(q);
+            return texts.count(connection, &pattern, began, count_afresh).await;
         }
+        _ => return count_rows(connection, filter).await,
     };
     Ok(non_negative(total.unwrap_or(0)))
+}
+
+/// Counts the rows matching `filter` one by one.
+async fn count_rows(
+    connection: &mut PgConnection,
+    filter: &MessageFilter,
+) -> Result<u64, StoreError> {
+    let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
+    Conditions::new(&mut query).filter(filter, text_condition);
+    let total: i64 = query.build_query_scalar().fetch_one(connection).await?;
+    Ok(non_negative(total))
 }
 
 /// The rows of one page, and the cursor of the next page if there is one.

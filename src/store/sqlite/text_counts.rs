@@ -9,19 +9,10 @@
 //! counts go in rowid order, a chunk at a time, and each chunk's progress is kept: a
 //! request that times out leaves the count further along, and a later one finishes it.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use sqlx::SqliteConnection;
 
+use crate::store::recently_used::{RecentlyUsed, LONGEST_NEEDLE_BYTES, SEARCHES};
 use crate::store::{non_negative, StoreError};
-
-/// Searches remembered at most; the least recently used one makes room.
-const CAPACITY: usize = 1024;
-
-/// Longer searches are not remembered: 1,024 of them must stay small in memory (a
-/// URL may carry tens of kilobytes), and long needles are rare, so cheap to count.
-const LONGEST_NEEDLE_BYTES: usize = 256;
 
 /// Beyond this many new rows, counting them one by one may cost more than counting
 /// the matches afresh.
@@ -31,7 +22,7 @@ const MOST_NEW_ROWS: i64 = 50_000;
 const SCAN_CHUNK_ROWS: i64 = 100_000;
 
 pub(super) struct TextCounts {
-    entries: Mutex<Entries>,
+    by_needle: RecentlyUsed<Counted>,
     scan_chunk_rows: i64,
 }
 
@@ -51,18 +42,11 @@ pub(super) enum Counting {
     ByScanning,
 }
 
-#[derive(Default)]
-struct Entries {
-    by_needle: HashMap<String, Counted>,
-    clock: u64,
-}
-
 /// How many rows with rowid up to `up_to` contain the needle.
 #[derive(Clone, Copy, Default)]
 struct Counted {
     up_to: i64,
     count: u64,
-    used: u64,
 }
 
 /// The rows of a snapshot: how many there are and the highest rowid. They are equal
@@ -92,7 +76,7 @@ impl Extent {
 impl TextCounts {
     pub(super) fn scanning_chunks_of(rows: i64) -> Self {
         Self {
-            entries: Mutex::default(),
+            by_needle: RecentlyUsed::with_capacity(SEARCHES),
             scan_chunk_rows: rows.max(1),
         }
     }
@@ -114,7 +98,7 @@ impl TextCounts {
         if !extent.contiguous() || needle.len() > LONGEST_NEEDLE_BYTES {
             return count_afresh(connection).await;
         }
-        let known = self.lookup(needle);
+        let known = self.by_needle.get(needle);
         if counting == Counting::ByScanning {
             // Nothing remembered: from the start.
             let known = known.unwrap_or_default();
@@ -156,39 +140,10 @@ impl TextCounts {
         Ok(known.count)
     }
 
-    fn lookup(&self, needle: &str) -> Option<Counted> {
-        let mut entries = self.entries.lock().expect("text counts lock");
-        entries.clock += 1;
-        let clock = entries.clock;
-        let known = entries.by_needle.get_mut(needle)?;
-        known.used = clock;
-        Some(*known)
-    }
-
     fn remember(&self, needle: &str, up_to: i64, count: u64) {
-        let mut entries = self.entries.lock().expect("text counts lock");
-        entries.clock += 1;
-        let used = entries.clock;
-        if let Some(known) = entries.by_needle.get_mut(needle) {
-            // Readers of older snapshots may finish later: keep the newest count.
-            if known.up_to <= up_to {
-                *known = Counted { up_to, count, used };
-            }
-            return;
-        }
-        if entries.by_needle.len() >= CAPACITY {
-            let oldest = entries
-                .by_needle
-                .iter()
-                .min_by_key(|(_, counted)| counted.used)
-                .map(|(needle, _)| needle.clone());
-            if let Some(oldest) = oldest {
-                entries.by_needle.remove(&oldest);
-            }
-        }
-        entries
-            .by_needle
-            .insert(needle.to_owned(), Counted { up_to, count, used });
+        // Readers of older snapshots may finish later: keep the newest count.
+        let newer = |known: &Counted, counted: &Counted| known.up_to > counted.up_to;
+        self.by_needle.put(needle, Counted { up_to, count }, newer);
     }
 }
 
@@ -216,27 +171,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_least_recently_used_search_makes_room_and_counts_only_move_forward() {
+    fn a_count_only_moves_forward() {
         let counts = TextCounts::default();
-        for index in 0..CAPACITY {
-            counts.remember(&format!("needle {index}"), 10, index as u64);
-        }
-        // Used again: now the most recent.
-        assert_eq!(counts.lookup("needle 0").map(|known| known.count), Some(0));
         counts.remember("one more", 10, 7);
-
-        let entries = counts.entries.lock().unwrap();
-        assert_eq!(entries.by_needle.len(), CAPACITY);
-        assert!(entries.by_needle.contains_key("needle 0"));
-        assert!(
-            !entries.by_needle.contains_key("needle 1"),
-            "the oldest left"
-        );
-        drop(entries);
-
         // A reader of an older snapshot finishing late does not move a count back.
         counts.remember("one more", 5, 3);
-        let known = counts.lookup("one more").unwrap();
+        let known = counts.by_needle.get("one more").unwrap();
         assert_eq!((known.up_to, known.count), (10, 7));
     }
 
@@ -279,7 +219,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count, 1005, "rows 12, 14, …, 20 added to the progress kept");
-        let known = counts.lookup("ab").unwrap();
+        let known = counts.by_needle.get("ab").unwrap();
         assert_eq!((known.up_to, known.count), (20, 1005));
 
         let fresh = TextCounts::scanning_chunks_of(3);
