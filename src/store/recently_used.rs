@@ -1,5 +1,6 @@
 //! A bounded map from a search to what is remembered of it, shared by the requests of
-//! one process: when full, the least recently used entry makes room.
+//! one process: when full, the least recently used entry makes room. Long searches
+//! are never remembered.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,7 +10,7 @@ pub(super) const SEARCHES: usize = 1024;
 
 /// Longer searches are not remembered: 1,024 of them must stay small in memory (a
 /// URL may carry tens of kilobytes), and long needles are rare, so cheap to count.
-pub(super) const LONGEST_NEEDLE_BYTES: usize = 256;
+const LONGEST_KEY_BYTES: usize = 256;
 
 pub(super) struct RecentlyUsed<V> {
     entries: Mutex<Entries<V>>,
@@ -34,6 +35,9 @@ impl<V: Clone> RecentlyUsed<V> {
 
     /// The value under `key`, which becomes the most recently used.
     pub(super) fn get(&self, key: &str) -> Option<V> {
+        if key.len() > LONGEST_KEY_BYTES {
+            return None;
+        }
         let mut entries = self.entries.lock().expect("recently used lock");
         entries.clock += 1;
         let clock = entries.clock;
@@ -46,6 +50,9 @@ impl<V: Clone> RecentlyUsed<V> {
     /// already there is to be kept (a reader that finished late must not replace a
     /// newer value with an older one).
     pub(super) fn put(&self, key: &str, value: V, keeps: impl FnOnce(&V, &V) -> bool) {
+        if key.len() > LONGEST_KEY_BYTES {
+            return;
+        }
         let mut entries = self.entries.lock().expect("recently used lock");
         entries.clock += 1;
         let clock = entries.clock;
@@ -94,5 +101,9 @@ mod tests {
         assert_eq!(recent.get("d"), Some(4), "kept: the value there is newer");
         recent.put("d", 9, newer);
         assert_eq!(recent.get("d"), Some(9));
+
+        let long = "x".repeat(LONGEST_KEY_BYTES + 1);
+        recent.put(&long, 5, newer);
+        assert_eq!(recent.get(&long), None, "a long key is not remembered");
     }
 }

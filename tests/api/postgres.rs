@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{json_ok, message, postgres_or_skip, TestApp, TestDatabase};
+use crate::helpers::{json_ok, message, message_ids, postgres_or_skip, TestApp, TestDatabase};
 
 /// The app's queries that PostgreSQL shows waiting for a lock.
 const APP_QUERIES_WAITING: &str = "SELECT COUNT(*) FROM pg_stat_activity \
@@ -82,11 +82,5 @@ async fn a_remembered_q_total_counts_the_rows_of_a_transaction_that_was_open_whe
     other_replica.execute("COMMIT").await;
     assert_eq!(total().await, json!(3), "m2, committed after m3, added too");
     let page = app.messages("q=hello").await;
-    let ids: Vec<&str> = page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|message| message["message_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["m1", "m2", "m3"]);
+    assert_eq!(message_ids(&page), ["m1", "m2", "m3"]);
 }

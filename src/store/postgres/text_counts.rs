@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use sqlx::PgConnection;
 
-use crate::store::recently_used::{RecentlyUsed, LONGEST_NEEDLE_BYTES, SEARCHES};
+use crate::store::recently_used::{RecentlyUsed, SEARCHES};
 use crate::store::{non_negative, StoreError};
 
 /// Beyond this many new rows, testing them may cost more than counting afresh.
@@ -67,9 +67,6 @@ impl TextCounts {
         .await?;
         let taken_by = Instant::now();
         let rows = non_negative(rows);
-        if pattern.len() > LONGEST_NEEDLE_BYTES {
-            return count_afresh(connection).await;
-        }
         let known = self.by_pattern.get(pattern).filter(|known| {
             known.taken_by < began && known.rows <= rows && rows - known.rows <= MOST_NEW_ROWS
         });

@@ -11,7 +11,7 @@
 
 use sqlx::SqliteConnection;
 
-use crate::store::recently_used::{RecentlyUsed, LONGEST_NEEDLE_BYTES, SEARCHES};
+use crate::store::recently_used::{RecentlyUsed, SEARCHES};
 use crate::store::{non_negative, StoreError};
 
 /// Beyond this many new rows, counting them one by one may cost more than counting
@@ -95,7 +95,7 @@ impl TextCounts {
     where
         F: AsyncFnOnce(&mut SqliteConnection) -> Result<u64, StoreError>,
     {
-        if !extent.contiguous() || needle.len() > LONGEST_NEEDLE_BYTES {
+        if !extent.contiguous() {
             return count_afresh(connection).await;
         }
         let known = self.by_needle.get(needle);
