@@ -61,10 +61,12 @@ where
     }
 }
 
+/// The columns of a page's rows: `message_id, from_msisdn, to_msisdn, ts, text, ts_key`.
+pub(super) const PAGE_COLUMNS: &str = "message_id, from_msisdn, to_msisdn, ts, text, ts_key";
+
 /// `SELECT` of the page of `filter` that starts at `start`, one row longer than
-/// `limit` (that row says whether there is a next page). Rows are
-/// `message_id, from_msisdn, to_msisdn, ts, text, ts_key`; `bind_id` turns a cursor's
-/// `message_id` into the backend's column type.
+/// `limit` (that row says whether there is a next page), with [`PAGE_COLUMNS`];
+/// `bind_id` turns a cursor's `message_id` into the backend's column type.
 pub(super) fn select_page<'q, DB, Id>(
     filter: &MessageFilter,
     limit: u32,
@@ -78,10 +80,26 @@ where
     i64: Encode<'q, DB> + Type<DB>,
     Id: 'q + Encode<'q, DB> + Type<DB>,
 {
-    let mut select = QueryBuilder::new(
-        "SELECT message_id, from_msisdn, to_msisdn, ts, text, ts_key FROM messages",
-    );
-    let mut conditions = Conditions::new(&mut select);
+    let mut select = QueryBuilder::new(format!("SELECT {PAGE_COLUMNS} FROM messages"));
+    page_conditions(&mut select, filter, start, text_condition, bind_id);
+    page_order(&mut select, limit, start);
+    select
+}
+
+/// `WHERE` of the rows of `filter` from `start` on: its conditions, and for a cursor
+/// the rows after it.
+pub(super) fn page_conditions<'q, DB, Id>(
+    query: &mut QueryBuilder<'q, DB>,
+    filter: &MessageFilter,
+    start: &PageStart,
+    text_condition: impl FnOnce(&mut QueryBuilder<'q, DB>, &str),
+    bind_id: impl FnOnce(&str) -> Id,
+) where
+    DB: Database,
+    String: Encode<'q, DB> + Type<DB>,
+    Id: 'q + Encode<'q, DB> + Type<DB>,
+{
+    let mut conditions = Conditions::new(query);
     conditions.filter(filter, text_condition);
     if let PageStart::After(cursor) = start {
         conditions
@@ -92,16 +110,23 @@ where
             .push_bind(bind_id(&cursor.message_id))
             .push(")");
     }
+}
+
+/// `ORDER BY ts_key, message_id`, then `limit + 1` rows after the page's offset.
+pub(super) fn page_order<'q, DB>(query: &mut QueryBuilder<'q, DB>, limit: u32, start: &PageStart)
+where
+    DB: Database,
+    i64: Encode<'q, DB> + Type<DB>,
+{
     let offset = match start {
         PageStart::Offset(offset) => i64::try_from(*offset).unwrap_or(i64::MAX),
         PageStart::After(_) => 0,
     };
-    select
+    query
         .push(" ORDER BY ts_key ASC, message_id ASC LIMIT ")
         .push_bind(i64::from(limit) + 1)
         .push(" OFFSET ")
         .push_bind(offset);
-    select
 }
 
 /// The first `limit` of `rows` (each with its `ts_key`), and the cursor of the next
