@@ -32,6 +32,10 @@ pub struct Config {
     /// `SQLITE_SYNCHRONOUS`: `FULL` (a 200 survives power loss) or `NORMAL` (survives a
     /// process crash; the last commits may be lost on power loss). Default `FULL`.
     pub sqlite_synchronous: Synchronous,
+    /// `SQLITE_CHECKPOINT_INTERVAL_MS`: copy committed pages from the WAL into the
+    /// database in the background at most this often, so the writer's own checkpoints
+    /// stay short; `0`: only the writer checkpoints. Default 20.
+    pub sqlite_checkpoint_interval: Option<Duration>,
     /// `DB_READ_CONNECTIONS`: connections serving `/messages`, `/stats` and readiness. Default 4.
     pub read_connections: u32,
     /// `MAX_CONNECTIONS`: open client connections at most; more wait to be accepted.
@@ -187,6 +191,15 @@ impl Config {
                     "FULL" => Some(Synchronous::Full),
                     "NORMAL" => Some(Synchronous::Normal),
                     _ => None,
+                },
+            )?,
+            sqlite_checkpoint_interval: parse_or(
+                "SQLITE_CHECKPOINT_INTERVAL_MS",
+                get("SQLITE_CHECKPOINT_INTERVAL_MS"),
+                Some(Duration::from_millis(20)),
+                |v| match v.parse::<u64>().ok()? {
+                    0 => Some(None),
+                    millis => Some(Some(Duration::from_millis(millis))),
                 },
             )?,
             read_connections: parse_or(
@@ -349,6 +362,25 @@ mod tests {
         assert_eq!((config.host.as_str(), config.port), ("0.0.0.0", 8000));
         assert_eq!(config.max_body_bytes, 1 << 20);
         assert_eq!(config.sqlite_synchronous, Synchronous::Full);
+        let every_20_ms = Some(Duration::from_millis(20));
+        assert_eq!(config.sqlite_checkpoint_interval, every_20_ms);
+    }
+
+    #[test]
+    fn background_checkpoints_are_switched_off_with_zero_and_need_a_number() {
+        let interval = |value| {
+            config(&[
+                ("WEBHOOK_SECRET", "s"),
+                ("SQLITE_CHECKPOINT_INTERVAL_MS", value),
+            ])
+            .map(|config| config.sqlite_checkpoint_interval)
+        };
+        assert_eq!(interval("0").unwrap(), None);
+        assert_eq!(interval("250").unwrap(), Some(Duration::from_millis(250)));
+        for bad in ["-1", "soon", "1.5"] {
+            let error = interval(bad).unwrap_err();
+            assert_eq!(error.variable(), "SQLITE_CHECKPOINT_INTERVAL_MS");
+        }
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct StoreOptions {
     pub location: DatabaseLocation,
     /// SQLite only: whether a 200 waits for the WAL to be synced.
     pub synchronous: Synchronous,
+    /// SQLite files only: the least time between background checkpoints; `None`: only
+    /// the writer checkpoints.
+    pub checkpoint_interval: Option<std::time::Duration>,
     pub read_connections: u32,
     /// PostgreSQL only: reads running longer are cancelled by the server (the request
     /// has been answered 408 by then). `None`: no limit.

@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use sqlx::pool::PoolConnection;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
+use super::checkpoint::Checkpointer;
 use crate::store::writer::{Committer, Pending};
 use crate::store::{fold_case, InsertOutcome};
 
@@ -25,15 +26,21 @@ const ON_CONFLICT: &str = " ON CONFLICT (message_id) DO NOTHING";
 const ROWS_PER_STATEMENT: usize = 64;
 
 /// The write connection (a pool of one, so a connection closed after a failure is
-/// replaced), and what to do with it after a failure.
+/// replaced), what to do with it after a failure, and the background checkpointer of
+/// a database file.
 pub(super) struct SqliteCommitter {
     pub(super) pool: SqlitePool,
     pub(super) after_failure: AfterFailure,
+    pub(super) checkpointer: Option<Checkpointer>,
 }
 
 impl Committer for SqliteCommitter {
     async fn commit(&mut self, batch: &[Pending]) -> Result<Vec<InsertOutcome>, sqlx::Error> {
-        commit(&self.pool, batch, self.after_failure).await
+        let outcome = commit(&self.pool, batch, self.after_failure).await;
+        if let (Ok(_), Some(checkpointer)) = (&outcome, &self.checkpointer) {
+            checkpointer.committed();
+        }
+        outcome
     }
 
     /// Rewrites one page of the totals and commits.
@@ -55,7 +62,10 @@ impl Committer for SqliteCommitter {
         written.map(drop)
     }
 
-    async fn close(self) {
+    async fn close(mut self) {
+        if let Some(checkpointer) = &mut self.checkpointer {
+            checkpointer.stop().await;
+        }
         self.pool.close().await;
     }
 }

@@ -2,6 +2,7 @@
 //! between the single writer and the pool of readers.
 
 mod batch;
+mod checkpoint;
 mod count;
 mod reads;
 #[cfg(test)]
@@ -17,6 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use batch::{AfterFailure, SqliteCommitter};
+use checkpoint::Checkpointer;
 
 use super::wal_sync::Durability;
 use super::writer::{WriteQueue, WriterMetrics};
@@ -49,7 +51,7 @@ pub(super) async fn open(
     options: &StoreOptions,
     metrics: WriterMetrics,
 ) -> Result<(SqliteReader, WriteQueue), sqlx::Error> {
-    let (write_pool, read_pool, durability, after_failure) = match file {
+    let (write_pool, read_pool, durability, after_failure, file_connect) = match file {
         None => {
             // Every connection to `:memory:` would be a new, empty database, and
             // the database lives only while a connection is open: one connection,
@@ -67,6 +69,7 @@ pub(super) async fn open(
                 pool,
                 Durability::AtCommit,
                 AfterFailure::RollBack,
+                None,
             )
         }
         Some(path) => {
@@ -106,22 +109,28 @@ pub(super) async fn open(
                 .await?;
             let read_pool = SqlitePoolOptions::new()
                 .max_connections(options.read_connections)
-                .connect_with(connect)
+                .connect_with(connect.clone())
                 .await?;
             let durability = match options.synchronous {
                 Synchronous::Full => Durability::SyncWal(wal_path(path)),
                 Synchronous::Normal => Durability::AtCommit,
             };
-            (write_pool, read_pool, durability, AfterFailure::Reconnect)
+            let reconnect = AfterFailure::Reconnect;
+            (write_pool, read_pool, durability, reconnect, Some(connect))
         }
     };
     MIGRATOR.run(&write_pool).await?;
     if let Some(path) = file {
         sync_directory_of(path)?;
     }
+    let checkpointer = match (file_connect, options.checkpoint_interval) {
+        (Some(connect), Some(interval)) => Some(Checkpointer::start(connect, interval).await?),
+        _ => None,
+    };
     let committer = SqliteCommitter {
         pool: write_pool,
         after_failure,
+        checkpointer,
     };
     let writer = WriteQueue::start(
         committer,

@@ -67,6 +67,7 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
     let options = StoreOptions {
         location: DatabaseLocation::Memory,
         synchronous: Synchronous::Full,
+        checkpoint_interval: None,
         read_connections: 1,
         read_timeout: None,
         write_queue_capacity: 1024,
