@@ -34,7 +34,7 @@ pub struct Config {
     pub sqlite_synchronous: Synchronous,
     /// `SQLITE_CHECKPOINT_INTERVAL_MS`: copy committed pages from the WAL into the
     /// database in the background at most this often, so the writer's own checkpoints
-    /// stay short; `0`: only the writer checkpoints. Default 20.
+    /// stay short; `0` (the default): only the writer checkpoints.
     pub sqlite_checkpoint_interval: Option<Duration>,
     /// `DB_READ_CONNECTIONS`: connections serving `/messages`, `/stats` and readiness. Default 4.
     pub read_connections: u32,
@@ -196,7 +196,7 @@ impl Config {
             sqlite_checkpoint_interval: parse_or(
                 "SQLITE_CHECKPOINT_INTERVAL_MS",
                 get("SQLITE_CHECKPOINT_INTERVAL_MS"),
-                Some(Duration::from_millis(20)),
+                None,
                 |v| match v.parse::<u64>().ok()? {
                     0 => Some(None),
                     millis => Some(Some(Duration::from_millis(millis))),
@@ -362,8 +362,7 @@ mod tests {
         assert_eq!((config.host.as_str(), config.port), ("0.0.0.0", 8000));
         assert_eq!(config.max_body_bytes, 1 << 20);
         assert_eq!(config.sqlite_synchronous, Synchronous::Full);
-        let every_20_ms = Some(Duration::from_millis(20));
-        assert_eq!(config.sqlite_checkpoint_interval, every_20_ms);
+        assert_eq!(config.sqlite_checkpoint_interval, None);
     }
 
     #[test]

@@ -1,16 +1,20 @@
 //! Checkpoints in the background. A checkpoint copies the pages committed to the WAL
 //! into the database file and `fsync`s it; only once every frame is copied can the WAL
 //! start again from its beginning. The writer's own checkpoint (every
-//! `WAL_AUTOCHECKPOINT_PAGES`) holds up every waiting webhook while it runs: copying
-//! 40 MB of WAL and syncing the database took 25–50 ms, and set the p99 of ingest.
+//! `WAL_AUTOCHECKPOINT_PAGES`) holds up every waiting webhook while it runs, for as
+//! long as copying what is not yet copied and syncing the database take: 25–50 ms for
+//! 40 MB of WAL on a local disk, and it grows with the WAL and with a slower disk.
 //!
 //! Here a connection of its own runs a `PASSIVE` checkpoint shortly after commits (at
-//! most every `SQLITE_CHECKPOINT_INTERVAL_MS`), so by the time the writer's checkpoint comes, nearly every
-//! frame is already in the database file: it copies and syncs the last few
-//! milliseconds of commits, and the WAL restarts as before. A `PASSIVE` checkpoint
+//! most every `SQLITE_CHECKPOINT_INTERVAL_MS`), so by the time the writer's checkpoint
+//! comes, nearly every frame is already in the database file: it copies and syncs the
+//! last interval's commits, and the WAL restarts as before. A `PASSIVE` checkpoint
 //! takes no lock that the writer or readers wait for, and copies only frames no reader
 //! still needs. Durability does not change: the WAL is synced before its frames are
-//! copied, the database after, as in any checkpoint with `synchronous=NORMAL`.
+//! copied, the database after, as in any checkpoint with `synchronous=NORMAL`. The
+//! cost is CPU: a page that every batch rewrites is copied once per interval. Off by
+//! default: on a local disk the writer's own checkpoints every 160 MB serve better
+//! (README, Performance); this is for disks where syncing that much is slow.
 
 use std::time::Duration;
 
