@@ -161,6 +161,11 @@ async fn count(
     began: Instant,
 ) -> Result<(u64, u64), StoreError> {
     let (from, since) = (filter.from.as_deref(), filter.since.as_ref());
+    if let (Some(_), Some(_), None) = (from, since, &filter.q) {
+        // No aggregate answers, and without `q` the range is the matches themselves.
+        let total = count_rows(connection, filter, TextPlan::Walk).await?;
+        return Ok((total, total));
+    }
     let rows_in_range = match (from, since) {
         (None, None) => {
             sqlx::query_scalar("SELECT COALESCE(SUM(messages), 0)::BIGINT FROM message_totals")
@@ -191,7 +196,6 @@ async fn count(
     };
     let rows_in_range = non_negative(rows_in_range.unwrap_or(0));
     let total = match (from, since, filter.q.as_deref()) {
-        (Some(_), Some(_), None) => count_rows(connection, filter, TextPlan::Walk).await?,
         (_, _, None) => rows_in_range,
         (None, None, Some(q)) => {
             // Asked again page after page, and the costliest: remembered.

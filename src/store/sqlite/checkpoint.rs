@@ -16,16 +16,17 @@
 //! default: on a local disk the writer's own checkpoints every 160 MB serve better
 //! (README, Performance); this is for disks where syncing that much is slow.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
 /// The background checkpointer: wake it after a commit; stop it before closing.
 pub(super) struct Checkpointer {
-    commits: watch::Sender<u64>,
+    committed: Arc<Notify>,
     stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -40,18 +41,19 @@ impl Checkpointer {
             .synchronous(SqliteSynchronous::Normal)
             .connect()
             .await?;
-        let (commits, committed) = watch::channel(0);
+        let committed = Arc::new(Notify::new());
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(run(connection, interval, committed, stopped));
+        let task = tokio::spawn(run(connection, interval, committed.clone(), stopped));
         Ok(Self {
-            commits,
+            committed,
             stop: Some((stop, task)),
         })
     }
 
     /// Tells the checkpointer that a commit added frames to the WAL.
+    /// Commits while a checkpoint runs or the interval passes are one wake-up.
     pub(super) fn committed(&self) {
-        self.commits.send_modify(|commits| *commits += 1);
+        self.committed.notify_one();
     }
 
     /// Stops the checkpointer and closes its connection.
@@ -66,16 +68,16 @@ impl Checkpointer {
 async fn run(
     mut connection: SqliteConnection,
     interval: Duration,
-    mut committed: watch::Receiver<u64>,
+    committed: Arc<Notify>,
     mut stopped: oneshot::Receiver<()>,
 ) {
     let mut failing = false;
     loop {
+        // Stopped also when the checkpointer is dropped without `stop`.
         tokio::select! {
-            changed = committed.changed() => if changed.is_err() { break },
+            () = committed.notified() => {}
             _ = &mut stopped => break,
         }
-        committed.mark_unchanged();
         let checkpoint = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&mut connection)
             .await;
