@@ -11,19 +11,19 @@
 //! check reads `/stats` of the first.
 
 use std::collections::HashSet;
+use std::io;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::Request;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use webhook_inbox::config::Secret;
 use webhook_inbox::signature::sign;
 
 mod support;
-use support::{connect, get, percentile_ms, send};
+use support::{connect, get, percentile_ms};
 
 struct Options {
     urls: Vec<String>,
@@ -36,8 +36,8 @@ struct Options {
 
 struct Signed {
     message_id: String,
-    body: Bytes,
-    signature: String,
+    /// The whole request, head and body, as it goes on the wire.
+    request: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -79,7 +79,7 @@ async fn run(options: Options) -> ExitCode {
         .collect();
     // The exactly-once check asks one server: they all read the same database.
     let authority = authorities[0].clone();
-    let requests = Arc::new(build_requests(&options, &secret));
+    let requests = Arc::new(build_requests(&options, &secret, &authority));
     let unique = requests
         .iter()
         .map(|request| request.message_id.as_str())
@@ -155,9 +155,10 @@ async fn run(options: Options) -> ExitCode {
     }
 }
 
-/// Every request, signed in advance so that signing costs nothing during the run.
+/// Every request, signed and encoded in advance so that neither costs anything during
+/// the run. Every request names the first server as its host.
 /// With `--duplicates d`, a fraction `d` of the requests repeat an earlier id.
-fn build_requests(options: &Options, secret: &Secret) -> Vec<Signed> {
+fn build_requests(options: &Options, secret: &Secret, host: &str) -> Vec<Signed> {
     let texts = [
         "Hello",
         "Order shipped",
@@ -192,10 +193,16 @@ fn build_requests(options: &Options, secret: &Secret) -> Vec<Signed> {
                 texts[id_number % texts.len()],
             );
             let signature = sign(secret, body.as_bytes());
+            let mut request = format!(
+                "POST /webhook HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n\
+                 x-signature: {signature}\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            request.extend_from_slice(body.as_bytes());
             Signed {
                 message_id: format!("{}-{id_number}", options.prefix),
-                body: Bytes::from(body),
-                signature,
+                request,
             }
         })
         .collect()
@@ -208,32 +215,34 @@ async fn worker(
     next: Arc<AtomicUsize>,
 ) -> WorkerReport {
     let mut report = WorkerReport::default();
-    let mut sender = None;
+    let mut connection = None;
     loop {
         let index = next.fetch_add(1, Ordering::Relaxed);
         let Some(signed) = requests.get(index) else {
             break;
         };
-        if sender.is_none() {
-            sender = connect(&authority).await;
+        if connection.is_none() {
+            connection = RawConnection::open(&authority).await.ok();
         }
-        let Some(connection) = sender.as_mut() else {
+        let Some(open) = connection.as_mut() else {
             report.errors += 1;
             continue;
         };
-        let request = Request::post("/webhook")
-            .header("host", authority.as_str())
-            .header("content-type", "application/json")
-            .header("x-signature", signed.signature.as_str())
-            .body(Full::new(signed.body.clone()))
-            .expect("request");
         let started = Instant::now();
-        match send(connection, request).await {
-            Ok((200, _)) => report.accepted_ids.push(index),
-            Ok(_) => report.non_200 += 1,
-            Err(()) => {
+        match open.exchange(&signed.request).await {
+            Ok(answer) => {
+                if answer.status == 200 {
+                    report.accepted_ids.push(index);
+                } else {
+                    report.non_200 += 1;
+                }
+                if answer.closes {
+                    connection = None;
+                }
+            }
+            Err(_) => {
                 report.errors += 1;
-                sender = None;
+                connection = None;
                 continue;
             }
         }
@@ -241,6 +250,100 @@ async fn worker(
         report.latencies_us.push(took);
     }
     report
+}
+
+/// A keep-alive HTTP/1.1 connection that writes pre-encoded requests and reads each
+/// answer whole (head parsed by `httparse`, body by its `Content-Length`), one request
+/// at a time. It shares the machine with the server, so it does as little as it can:
+/// no per-request building of headers, no task per connection.
+struct RawConnection {
+    stream: TcpStream,
+    received: Vec<u8>,
+}
+
+/// What the load generator needs of an answer.
+struct Answer {
+    status: u16,
+    /// The server closes the connection after this answer.
+    closes: bool,
+}
+
+impl RawConnection {
+    async fn open(authority: &str) -> io::Result<Self> {
+        let stream = TcpStream::connect(authority).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            received: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Sends one request and reads its whole answer.
+    async fn exchange(&mut self, request: &[u8]) -> io::Result<Answer> {
+        self.stream.write_all(request).await?;
+        self.received.clear();
+        let (head_length, body_length, answer) = loop {
+            if let Some(head) = parse_head(&self.received)? {
+                break head;
+            }
+            self.read_more().await?;
+        };
+        while self.received.len() < head_length + body_length {
+            self.read_more().await?;
+        }
+        if self.received.len() > head_length + body_length {
+            return Err(malformed("bytes after the answer to the only request sent"));
+        }
+        Ok(answer)
+    }
+
+    async fn read_more(&mut self) -> io::Result<()> {
+        if self.stream.read_buf(&mut self.received).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
+    }
+}
+
+/// The answer's head, once all of it is in `received`: its length, the body's length
+/// and what the load generator needs of it.
+fn parse_head(received: &[u8]) -> io::Result<Option<(usize, usize, Answer)>> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let head_length = match response.parse(received) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(error) => return Err(malformed(&error.to_string())),
+    };
+    let mut body_length = None;
+    let mut closes = false;
+    for header in response.headers.iter() {
+        if header.name.eq_ignore_ascii_case("content-length") {
+            let length = std::str::from_utf8(header.value)
+                .ok()
+                .and_then(|value| value.trim().parse().ok());
+            body_length = Some(length.ok_or_else(|| malformed("bad Content-Length"))?);
+        } else if header.name.eq_ignore_ascii_case("connection") {
+            closes = header.value.eq_ignore_ascii_case(b"close");
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(malformed(
+                "a chunked answer (every answer here has a length)",
+            ));
+        }
+    }
+    let answer = Answer {
+        status: response.code.unwrap_or_default(),
+        closes,
+    };
+    Ok(Some((
+        head_length,
+        body_length.ok_or_else(|| malformed("no Content-Length"))?,
+        answer,
+    )))
+}
+
+fn malformed(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
 }
 
 /// `total_messages` from `/stats`.

@@ -14,12 +14,12 @@ fn main() -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {
-            telemetry::init(LevelFilter::INFO);
+            let _logs = telemetry::init(LevelFilter::INFO);
             tracing::error!(variable = error.variable(), error = %error, "invalid configuration; not starting");
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(config.log_level);
+    let _logs = telemetry::init(config.log_level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

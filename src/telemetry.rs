@@ -1,17 +1,24 @@
 //! Logging: every line the process writes is one JSON object on stdout, and every
 //! request gets exactly one such line (plus its metrics) from `record_request`.
+//!
+//! Lines are formatted on the thread that logs them and written to stdout by a thread
+//! of their own (`tracing-appender`), which hands the terminal or pipe everything that
+//! queued up since its last write in one go: a request does not wait for a write to
+//! stdout, and a burst of requests costs one write, not one per line.
 
 use std::fmt;
+use std::io::BufWriter;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use serde_json::{Map, Value};
+use serde::Serialize;
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::{Event, Level, Subscriber};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -22,19 +29,39 @@ use crate::metrics::{Metrics, WebhookResult, UNMATCHED_PATH};
 /// always echoed on the response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Installs the JSON logger at `level` and routes panics through it.
-pub fn init(level: LevelFilter) {
+/// Lines formatted but not yet written, at most; a thread logging past this waits
+/// (lines are never dropped). About 5 MB of typical request lines.
+const QUEUED_LINES: usize = 16_384;
+
+/// Bytes gathered into one write to stdout, at most.
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Installs the JSON logger at `level` and routes panics through it. Lines still
+/// queued are written when the returned guard is dropped: keep it until the process
+/// ends.
+#[must_use = "queued log lines are written only while the guard lives"]
+pub fn init(level: LevelFilter) -> WorkerGuard {
+    let (stdout, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(QUEUED_LINES)
+        .thread_name("webhook-log")
+        .finish(BufWriter::with_capacity(
+            WRITE_BUFFER_BYTES,
+            std::io::stdout(),
+        ));
     tracing_subscriber::fmt()
         .with_max_level(level)
         .event_format(JsonLines)
-        .with_writer(std::io::stdout)
+        .with_writer(stdout)
         .init();
     std::panic::set_hook(Box::new(|panic| {
         tracing::error!(panic = %panic, "panic");
     }));
+    guard
 }
 
-/// Formats an event as `{"ts": …, "level": …, "message": …, <fields>}`.
+/// Formats an event as `{"ts": …, "level": …, "target": …, <fields>}`, its fields in
+/// the order the event names them.
 pub struct JsonLines;
 
 impl<S, N> FormatEvent<S, N> for JsonLines
@@ -48,52 +75,60 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut fields = Map::new();
-        let now = humantime::format_rfc3339_micros(SystemTime::now());
-        fields.insert("ts".into(), Value::String(now.to_string()));
-        fields.insert(
-            "level".into(),
-            Value::String(event.metadata().level().to_string()),
+        let metadata = event.metadata();
+        let mut line = JsonObject(Vec::with_capacity(384));
+        line.field(
+            "ts",
+            &humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
         );
-        fields.insert(
-            "target".into(),
-            Value::String(event.metadata().target().into()),
-        );
-        event.record(&mut JsonFields(&mut fields));
-        let line = serde_json::to_string(&fields).map_err(|_| fmt::Error)?;
-        writeln!(writer, "{line}")
+        line.field("level", metadata.level().as_str());
+        line.field("target", metadata.target());
+        event.record(&mut line);
+        line.0.extend_from_slice(b"}\n");
+        let line = std::str::from_utf8(&line.0).map_err(|_| fmt::Error)?;
+        writer.write_str(line)
     }
 }
 
-struct JsonFields<'a>(&'a mut Map<String, Value>);
+/// One JSON object being written: `{` and then `"name":value` pairs.
+struct JsonObject(Vec<u8>);
 
-impl JsonFields<'_> {
-    fn insert(&mut self, field: &Field, value: Value) {
-        self.0.insert(field.name().to_owned(), value);
+impl JsonObject {
+    fn field(&mut self, name: &str, value: &(impl Serialize + ?Sized)) {
+        self.0.push(if self.0.is_empty() { b'{' } else { b',' });
+        // Writing JSON into a Vec cannot fail; a value that cannot be JSON is null.
+        if serde_json::to_writer(&mut self.0, name).is_ok() {
+            self.0.push(b':');
+            let mark = self.0.len();
+            if serde_json::to_writer(&mut self.0, value).is_err() {
+                self.0.truncate(mark);
+                self.0.extend_from_slice(b"null");
+            }
+        }
     }
 }
 
-impl Visit for JsonFields<'_> {
+impl Visit for JsonObject {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.insert(field, serde_json::json!(value));
+        self.field(field.name(), &value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.insert(field, value.into());
+        self.field(field.name(), &value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.insert(field, value.into());
+        self.field(field.name(), &value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.insert(field, value.into());
+        self.field(field.name(), &value);
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.insert(field, value.into());
+        self.field(field.name(), value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.insert(field, value.to_string().into());
+        self.field(field.name(), &value.to_string());
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.insert(field, format!("{value:?}").into());
+        self.field(field.name(), &format!("{value:?}"));
     }
 }
 
