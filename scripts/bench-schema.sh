@@ -8,6 +8,7 @@
 # totals and search wrong on those throwaway databases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/thread-cpu.sh
 
 messages=${1:-100000}
 concurrency=${2:-64}
@@ -56,6 +57,7 @@ for round in $(seq 1 "$rounds"); do
         throughput=$( (target/release/examples/loadgen --url "http://127.0.0.1:$port" \
             --messages "$messages" --concurrency "$concurrency" || true) | grep '^throughput')
         printf 'round %s  %-52s %s\n' "$round" "$name" "$throughput"
+        printf '         %-52s server CPU per request: %s\n' "" "$(thread_cpu "$server" "$messages")"
         kill -TERM "$server" && wait "$server" 2>/dev/null || true
         server=""
     done

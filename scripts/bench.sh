@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ingest benchmark. For each scenario: the release server on a fresh database, the load
-# generator against it, then the server's peak RSS.
+# generator against it, then the server's CPU per request by thread and its peak RSS.
 # Usage: scripts/bench.sh [MESSAGES] [CONCURRENCY]   (defaults 200000 64)
 #
 # BACKEND=sqlite (default): a fresh SQLite file in a temporary folder per scenario.
@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-postgres.sh
+source scripts/thread-cpu.sh
 
 messages=${1:-200000}
 concurrency=${2:-64}
@@ -114,6 +115,9 @@ scenario() {
     done
     target/release/examples/loadgen "${urls[@]}" \
         --messages "$messages" --concurrency "$concurrency" "$@"
+    for server in "${servers[@]}"; do
+        echo "server CPU per request, by thread: $(thread_cpu "$server" "$((messages / replicas))")"
+    done
     if [ "$replicas" = 1 ]; then
         echo "server peak RSS: $(peak_rss)"
     else

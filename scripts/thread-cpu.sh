@@ -1,0 +1,30 @@
+# Sourced by the benchmark scripts.
+
+# thread_cpu PID REQUESTS: the CPU each kind of thread of server PID has used since it
+# started, in µs per request, busiest first (from /proc/PID/task/*/schedstat). Shows
+# where a run's time went: the HTTP workers, SQLite's write thread, the writer, the
+# WAL sync, the log writer.
+thread_cpu() {
+    local pid=$1 requests=$2 task
+    for task in /proc/"$pid"/task/*; do
+        printf '%s\t%s\n' "$(cat "$task/comm" 2>/dev/null)" \
+            "$(cut -d' ' -f1 "$task/schedstat" 2>/dev/null)"
+    done | awk -F'\t' -v requests="$requests" '
+        $2 == "" { next }
+        {
+            kind = $1
+            if (kind == "tokio-rt-worker") kind = "HTTP"
+            else if (kind == "sqlx-sqlite-wor") kind = "SQLite"
+            else if (kind == "webhook-writer") kind = "writer"
+            else if (kind == "webhook-wal-syn") kind = "WAL sync"
+            else if (kind == "webhook-log") kind = "log"
+            else if (kind == "webhook-inbox") kind = "main"
+            ns[kind] += $2
+        }
+        END {
+            for (kind in ns) {
+                us = ns[kind] / 1000 / requests
+                if (us >= 0.05) printf "%.1f\t%s\n", us, kind
+            }
+        }' | sort -rn | awk -F'\t' '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1 } END { print " µs" }'
+}
