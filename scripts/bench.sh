@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Ingest benchmark. For each scenario: the release server on a fresh database, the load
-# generator against it, then the server's CPU per request by thread and its peak RSS.
+# generator against it, then the server's CPU per request by thread, the time its threads
+# waited for a core, and its peak RSS.
 # Usage: scripts/bench.sh [MESSAGES] [CONCURRENCY]   (defaults 200000 64)
 #
 # BACKEND=sqlite (default): a fresh SQLite file in a temporary folder per scenario.
@@ -117,6 +118,7 @@ scenario() {
         --messages "$messages" --concurrency "$concurrency" "$@"
     for server in "${servers[@]}"; do
         echo "server CPU per request, by thread: $(thread_cpu "$server" "$((messages / replicas))")"
+        echo "waiting for a core per request, by thread: $(thread_wait "$server" "$((messages / replicas))")"
     done
     if [ "$replicas" = 1 ]; then
         echo "server peak RSS: $(peak_rss)"

@@ -5,10 +5,23 @@
 # where a run's time went: the HTTP workers, SQLite's write thread, the writer, the
 # WAL sync, the log writer.
 thread_cpu() {
-    local pid=$1 requests=$2 task
+    thread_schedstat "$1" "$2" 1
+}
+
+# thread_wait PID REQUESTS: the time each kind of thread of server PID has spent ready
+# to run but waiting for a core, in µs per request. On SQLite's thread this time is part
+# of every commit.
+thread_wait() {
+    thread_schedstat "$1" "$2" 2
+}
+
+# thread_schedstat PID REQUESTS FIELD: field FIELD of each thread's schedstat (1: ns on
+# a core, 2: ns waiting for one), summed by kind of thread, in µs per request.
+thread_schedstat() {
+    local pid=$1 requests=$2 field=$3 task
     for task in /proc/"$pid"/task/*; do
         printf '%s\t%s\n' "$(cat "$task/comm" 2>/dev/null)" \
-            "$(cut -d' ' -f1 "$task/schedstat" 2>/dev/null)"
+            "$(cut -d' ' -f"$field" "$task/schedstat" 2>/dev/null)"
     done | awk -F'\t' -v requests="$requests" '
         $2 == "" { next }
         {

@@ -30,13 +30,41 @@ const ROWS_PER_STATEMENT: usize = 64;
 /// a database file.
 pub(super) struct SqliteCommitter {
     pub(super) pool: SqlitePool,
+    /// Whether the pool serves the writer alone (a database file), so that the writer
+    /// keeps its connection from one batch to the next. Taking it from the pool and
+    /// giving it back would cost two more round trips to SQLite's thread per batch:
+    /// sqlx tests a connection when it comes back. An in-memory database's one
+    /// connection also serves the reads, and goes back after every batch.
+    pub(super) keep_connection: bool,
     pub(super) after_failure: AfterFailure,
     pub(super) checkpointer: Option<Checkpointer>,
+    /// The connection kept between batches; `None` before the first and after a failure.
+    pub(super) kept: Option<PoolConnection<Sqlite>>,
+}
+
+impl SqliteCommitter {
+    async fn connection(&mut self) -> Result<PoolConnection<Sqlite>, sqlx::Error> {
+        match self.kept.take() {
+            Some(connection) => Ok(connection),
+            None => self.pool.acquire().await,
+        }
+    }
+
+    /// Keeps `connection` for the next batch, unless the pool is shared or the
+    /// connection failed: dropped, it goes back to the pool, or is closed if `recover`
+    /// said so.
+    fn done_with(&mut self, connection: PoolConnection<Sqlite>, failed: bool) {
+        if self.keep_connection && !failed {
+            self.kept = Some(connection);
+        }
+    }
 }
 
 impl Committer for SqliteCommitter {
     async fn commit(&mut self, batch: &[Pending]) -> Result<Vec<InsertOutcome>, sqlx::Error> {
-        let outcome = commit(&self.pool, batch, self.after_failure).await;
+        let mut connection = self.connection().await?;
+        let outcome = commit(&mut connection, batch, self.after_failure).await;
+        self.done_with(connection, outcome.is_err());
         if let (Ok(_), Some(checkpointer)) = (&outcome, &self.checkpointer) {
             checkpointer.committed();
         }
@@ -45,7 +73,7 @@ impl Committer for SqliteCommitter {
 
     /// Rewrites one page of the totals and commits.
     async fn probe(&mut self) -> Result<(), sqlx::Error> {
-        let mut connection = self.pool.acquire().await?;
+        let mut connection = self.connection().await?;
         let written = async {
             sqlx::query("BEGIN IMMEDIATE")
                 .execute(&mut *connection)
@@ -59,10 +87,13 @@ impl Committer for SqliteCommitter {
         if written.is_err() {
             recover(&mut connection, self.after_failure).await;
         }
+        self.done_with(connection, written.is_err());
         written.map(drop)
     }
 
     async fn close(mut self) {
+        // Back to the pool, which waits for it to come back before closing.
+        self.kept = None;
         if let Some(checkpointer) = &mut self.checkpointer {
             checkpointer.stop().await;
         }
@@ -73,17 +104,16 @@ impl Committer for SqliteCommitter {
 /// Inserts `batch` in one transaction on the write connection; learns per row whether
 /// it was new.
 async fn commit(
-    pool: &SqlitePool,
+    connection: &mut PoolConnection<Sqlite>,
     batch: &[Pending],
     on_failure: AfterFailure,
 ) -> Result<Vec<InsertOutcome>, sqlx::Error> {
-    let mut connection = pool.acquire().await?;
     // A failed statement in autocommit may leave its transaction open (a COMMIT that
     // found the database busy): only a connection closed after a failure may run one.
     let autocommit = on_failure == AfterFailure::Reconnect && batch.len() <= ROWS_PER_STATEMENT;
-    let outcome = insert_batch(&mut connection, batch, autocommit).await;
+    let outcome = insert_batch(connection, batch, autocommit).await;
     if outcome.is_err() {
-        recover(&mut connection, on_failure).await;
+        recover(connection, on_failure).await;
     }
     outcome
 }
@@ -232,6 +262,15 @@ mod tests {
         (pool, folder)
     }
 
+    /// Commits `batch` on a connection taken from `pool` and given back after.
+    async fn commit_on(
+        pool: &SqlitePool,
+        batch: &[Pending],
+        after_failure: AfterFailure,
+    ) -> Result<Vec<InsertOutcome>, sqlx::Error> {
+        commit(&mut pool.acquire().await?, batch, after_failure).await
+    }
+
     async fn stored(pool: &SqlitePool) -> (Vec<(String, String)>, i64) {
         let texts = sqlx::query_as("SELECT message_id, text FROM messages ORDER BY message_id")
             .fetch_all(pool)
@@ -249,7 +288,7 @@ mod tests {
         for after_failure in [AfterFailure::RollBack, AfterFailure::Reconnect] {
             let (pool, _folder) = database(after_failure).await;
             let earlier = [pending("old", "stored earlier"), pending("older", "too")];
-            let outcomes = commit(&pool, &earlier, after_failure).await.unwrap();
+            let outcomes = commit_on(&pool, &earlier, after_failure).await.unwrap();
             assert_eq!(outcomes, [Created, Created], "{after_failure:?}");
 
             let batch = [
@@ -261,14 +300,14 @@ mod tests {
                 pending("b", "second b"),
                 pending("c", "only c"),
             ];
-            let outcomes = commit(&pool, &batch, after_failure).await.unwrap();
+            let outcomes = commit_on(&pool, &batch, after_failure).await.unwrap();
             assert_eq!(
                 outcomes,
                 [Created, Created, Duplicate, Duplicate, Duplicate, Created],
                 "{after_failure:?}"
             );
             let again = [pending("c", "again"), pending("old", "again")];
-            let outcomes = commit(&pool, &again, after_failure).await.unwrap();
+            let outcomes = commit_on(&pool, &again, after_failure).await.unwrap();
             assert_eq!(outcomes, [Duplicate, Duplicate], "{after_failure:?}");
 
             let expected = [
@@ -293,7 +332,7 @@ mod tests {
     async fn a_batch_of_several_statements_tells_created_from_duplicate_across_them() {
         for after_failure in [AfterFailure::RollBack, AfterFailure::Reconnect] {
             let (pool, _folder) = database(after_failure).await;
-            commit(&pool, &[pending("old-7", "stored earlier")], after_failure)
+            commit_on(&pool, &[pending("old-7", "stored earlier")], after_failure)
                 .await
                 .unwrap();
             let ids: Vec<String> = (0..150)
@@ -307,7 +346,7 @@ mod tests {
                 })
                 .collect();
             let batch: Vec<Pending> = ids.iter().map(|id| pending(id, id)).collect();
-            let outcomes = commit(&pool, &batch, after_failure).await.unwrap();
+            let outcomes = commit_on(&pool, &batch, after_failure).await.unwrap();
             let duplicates: Vec<usize> = (0..150)
                 .filter(|&index| outcomes[index] == Duplicate)
                 .collect();

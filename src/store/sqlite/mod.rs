@@ -132,8 +132,10 @@ pub(super) async fn open(
     };
     let committer = SqliteCommitter {
         pool: write_pool,
+        keep_connection: file.is_some(),
         after_failure,
         checkpointer,
+        kept: None,
     };
     let writer = WriteQueue::start(
         committer,
