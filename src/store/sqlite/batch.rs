@@ -186,14 +186,16 @@ async fn insert_chunk<'a>(
     // statement's rows are the `inserted` rowids ending at the last one it inserted.
     let last = done.last_insert_rowid();
     let first = last - i64::try_from(inserted).expect("rows of one statement fit i64") + 1;
+    // As one row: each row would be one more hand-off from SQLite's thread.
+    let inserted_ids: String = sqlx::query_scalar(
+        "SELECT json_group_array(message_id) FROM messages WHERE rowid BETWEEN ? AND ?",
+    )
+    .bind(first)
+    .bind(last)
+    .fetch_one(&mut *connection)
+    .await?;
     let inserted_ids: HashSet<String> =
-        sqlx::query_scalar("SELECT message_id FROM messages WHERE rowid BETWEEN ? AND ?")
-            .bind(first)
-            .bind(last)
-            .fetch_all(&mut *connection)
-            .await?
-            .into_iter()
-            .collect();
+        serde_json::from_str(&inserted_ids).map_err(|error| sqlx::Error::Decode(error.into()))?;
     ids.retain(|id| inserted_ids.contains(*id));
     Ok(ids)
 }
@@ -323,6 +325,40 @@ mod tests {
                 (expected.to_vec(), 5),
                 "{after_failure:?}"
             );
+        }
+    }
+
+    /// The ids a batch with duplicates created come back from SQLite as one JSON array:
+    /// any id survives the trip, also one with quotes, escapes, a NUL or non-ASCII.
+    #[tokio::test]
+    async fn ids_of_any_text_are_told_created_or_duplicate() {
+        let odd = [
+            "quo\"te",
+            "back\\slash",
+            "nul\u{0}byte",
+            "ünïcødé 😀",
+            "tab\tline\n",
+        ];
+        for after_failure in [AfterFailure::RollBack, AfterFailure::Reconnect] {
+            let (pool, _folder) = database(after_failure).await;
+            let earlier = [pending(odd[0], "stored earlier")];
+            let outcomes = commit_on(&pool, &earlier, after_failure).await.unwrap();
+            assert_eq!(outcomes, [Created], "{after_failure:?}");
+
+            let batch: Vec<Pending> = odd.iter().map(|id| pending(id, id)).collect();
+            let outcomes = commit_on(&pool, &batch, after_failure).await.unwrap();
+            assert_eq!(
+                outcomes,
+                [Duplicate, Created, Created, Created, Created],
+                "{after_failure:?}"
+            );
+            let (rows, total) = stored(&pool).await;
+            assert_eq!(total, 5, "{after_failure:?}");
+            let mut ids: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+            let mut expected = odd.to_vec();
+            ids.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(ids, expected, "{after_failure:?}");
         }
     }
 
