@@ -33,8 +33,8 @@ pub(super) struct SqliteCommitter {
     /// Whether the pool serves the writer alone (a database file), so that the writer
     /// keeps its connection from one batch to the next. Taking it from the pool and
     /// giving it back would cost two more round trips to SQLite's thread per batch:
-    /// sqlx tests a connection when it comes back. An in-memory database's one
-    /// connection also serves the reads, and goes back after every batch.
+    /// sqlx tests a connection before use and when it comes back. An in-memory
+    /// database's one connection also serves the reads, and goes back after every batch.
     pub(super) keep_connection: bool,
     pub(super) after_failure: AfterFailure,
     pub(super) checkpointer: Option<Checkpointer>,
@@ -222,6 +222,7 @@ async fn recover(connection: &mut PoolConnection<Sqlite>, after: AfterFailure) {
 #[cfg(test)]
 mod tests {
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use sqlx::ConnectOptions;
 
     use tokio::sync::oneshot;
 
@@ -326,6 +327,54 @@ mod tests {
                 "{after_failure:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn on_a_file_the_committer_keeps_its_connection_until_a_commit_fails() {
+        let (pool, folder) = database(AfterFailure::Reconnect).await;
+        let mut committer = SqliteCommitter {
+            pool: pool.clone(),
+            keep_connection: true,
+            after_failure: AfterFailure::Reconnect,
+            checkpointer: None,
+            kept: None,
+        };
+        assert_eq!(
+            committer.commit(&[pending("a", "a")]).await.unwrap(),
+            [Created]
+        );
+        assert!(committer.kept.is_some());
+        assert_eq!(
+            pool.num_idle(),
+            0,
+            "kept by the committer, not back in the pool"
+        );
+
+        let mut other = SqliteConnectOptions::new()
+            .filename(folder.path().join("batch.db"))
+            .connect()
+            .await
+            .unwrap();
+        let refuse = "CREATE TRIGGER refuse BEFORE INSERT ON messages \
+                      BEGIN SELECT RAISE(ABORT, 'refused'); END";
+        sqlx::query(refuse).execute(&mut other).await.unwrap();
+        assert!(committer.commit(&[pending("b", "b")]).await.is_err());
+        assert!(
+            committer.kept.is_none(),
+            "a connection that failed is not kept"
+        );
+
+        sqlx::query("DROP TRIGGER refuse")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        assert_eq!(
+            committer.commit(&[pending("b", "b")]).await.unwrap(),
+            [Created]
+        );
+        assert!(committer.kept.is_some());
+        committer.close().await;
+        assert!(pool.is_closed());
     }
 
     /// The ids a batch with duplicates created come back from SQLite as one JSON array:
