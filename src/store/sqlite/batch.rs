@@ -29,20 +29,35 @@ const ROWS_PER_STATEMENT: usize = 64;
 /// replaced), what to do with it after a failure, and the background checkpointer of
 /// a database file.
 pub(super) struct SqliteCommitter {
-    pub(super) pool: SqlitePool,
+    pool: SqlitePool,
     /// Whether the pool serves the writer alone (a database file), so that the writer
     /// keeps its connection from one batch to the next. Taking it from the pool and
     /// giving it back would cost two more round trips to SQLite's thread per batch:
     /// sqlx tests a connection before use and when it comes back. An in-memory
     /// database's one connection also serves the reads, and goes back after every batch.
-    pub(super) keep_connection: bool,
-    pub(super) after_failure: AfterFailure,
-    pub(super) checkpointer: Option<Checkpointer>,
+    keep_connection: bool,
+    after_failure: AfterFailure,
+    checkpointer: Option<Checkpointer>,
     /// The connection kept between batches; `None` before the first and after a failure.
-    pub(super) kept: Option<PoolConnection<Sqlite>>,
+    kept: Option<PoolConnection<Sqlite>>,
 }
 
 impl SqliteCommitter {
+    pub(super) fn new(
+        pool: SqlitePool,
+        keep_connection: bool,
+        after_failure: AfterFailure,
+        checkpointer: Option<Checkpointer>,
+    ) -> Self {
+        Self {
+            pool,
+            keep_connection,
+            after_failure,
+            checkpointer,
+            kept: None,
+        }
+    }
+
     async fn connection(&mut self) -> Result<PoolConnection<Sqlite>, sqlx::Error> {
         match self.kept.take() {
             Some(connection) => Ok(connection),
@@ -332,13 +347,7 @@ mod tests {
     #[tokio::test]
     async fn on_a_file_the_committer_keeps_its_connection_until_a_commit_fails() {
         let (pool, folder) = database(AfterFailure::Reconnect).await;
-        let mut committer = SqliteCommitter {
-            pool: pool.clone(),
-            keep_connection: true,
-            after_failure: AfterFailure::Reconnect,
-            checkpointer: None,
-            kept: None,
-        };
+        let mut committer = SqliteCommitter::new(pool.clone(), true, AfterFailure::Reconnect, None);
         assert_eq!(
             committer.commit(&[pending("a", "a")]).await.unwrap(),
             [Created]

@@ -130,13 +130,7 @@ pub(super) async fn open(
         (Some(connect), Some(interval)) => Some(Checkpointer::start(connect, interval).await?),
         _ => None,
     };
-    let committer = SqliteCommitter {
-        pool: write_pool,
-        keep_connection: file.is_some(),
-        after_failure,
-        checkpointer,
-        kept: None,
-    };
+    let committer = SqliteCommitter::new(write_pool, file.is_some(), after_failure, checkpointer);
     let writer = WriteQueue::start(
         committer,
         durability,
