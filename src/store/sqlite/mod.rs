@@ -194,6 +194,32 @@ mod tests {
     use super::count::TextSearch;
     use super::*;
     use crate::store::fold_case;
+    use sqlx::ConnectOptions;
+
+    /// The bundled SQLite is compiled as `.cargo/config.toml` says: a page cache per
+    /// connection rather than one shared behind a process-wide mutex, and no
+    /// process-wide count of allocated memory.
+    #[tokio::test]
+    async fn sqlite_is_compiled_without_process_wide_memory_management() {
+        let mut connection = SqliteConnectOptions::from_str("sqlite::memory:")
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(options.iter().any(|o| o == "ENABLE_FTS5"), "{options:?}");
+    }
 
     /// Messages stored before migration 0005 (which made the trigram index contentless
     /// and keyed by `seq`) keep their rowids as `seq`, their aggregates, and are found
@@ -247,6 +273,14 @@ mod tests {
 
         MIGRATOR.run(&pool).await.unwrap();
         insert("m5", Some("hello again")).await;
+        let merges: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT k, v FROM messages_text_config WHERE k LIKE '%merge' ORDER BY k",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let expected_merges = [("automerge", 16), ("crisismerge", 64)];
+        assert_eq!(merges, expected_merges.map(|(k, v)| (k.to_owned(), v)));
 
         let reader = SqliteReader {
             pool: pool.clone(),
