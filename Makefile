@@ -76,6 +76,12 @@ bench-replicas:
 bench-schema:
 	scripts/bench-schema.sh $(or $(MESSAGES),100000) $(or $(CONCURRENCY),64)
 
+## What each part of the SQLite schema costs ingest in instructions (valgrind's callgrind;
+## the same count on every run, however busy the machine): MESSAGES=10000 BATCH=22.
+.PHONY: bench-instructions
+bench-instructions:
+	scripts/bench-instructions.sh $(or $(MESSAGES),10000) $(or $(BATCH),22)
+
 ## Read benchmark on 1,000,000 seeded messages (MESSAGES=10000000 for the large run);
 ## BACKEND=sqlite|postgres, REQUESTS=200 per query shape.
 bench-queries:

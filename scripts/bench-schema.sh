@@ -9,22 +9,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/thread-cpu.sh
+source scripts/schema-variants.sh
 
 messages=${1:-100000}
 concurrency=${2:-64}
 rounds=${ROUNDS:-2}
 cargo build --release --locked --bin webhook-inbox --example loadgen >&2
 
-trigram="DROP TRIGGER messages_index_text;"
-aggregates="DROP TRIGGER messages_count_sender; DROP TRIGGER messages_count_day;"
-ordering="DROP INDEX messages_by_ts; DROP INDEX messages_by_sender_ts;"
-variants=(
-    "as shipped|"
-    "without the trigram index|$trigram"
-    "without the sender and per-day aggregate triggers|$aggregates"
-    "without the two ordering indexes|$ordering"
-    "primary key only|$trigram $aggregates $ordering"
-)
+variants=("${schema_variants[@]}")
 
 export WEBHOOK_SECRET="bench-$RANDOM$RANDOM"
 work=$(mktemp -d)

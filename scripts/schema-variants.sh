@@ -1,0 +1,19 @@
+# Sourced by the schema benchmarks (bench-schema.sh, bench-instructions.sh): statements
+# that drop part of the SQLite schema from a fresh database, so that a run without that
+# part tells what it costs. Each entry is "name|statements".
+drop_trigram="DROP TRIGGER messages_index_text;"
+drop_aggregates="DROP TRIGGER messages_count_sender; DROP TRIGGER messages_count_day;"
+drop_ordering="DROP INDEX messages_by_ts; DROP INDEX messages_by_sender_ts;"
+schema_variants=(
+    "as shipped|"
+    "without the trigram index|$drop_trigram"
+    "without the sender and per-day aggregate triggers|$drop_aggregates"
+    "without the two ordering indexes|$drop_ordering"
+    "primary key only|$drop_trigram $drop_aggregates $drop_ordering"
+)
+# Single indexes, for a finer breakdown.
+schema_single_indexes=(
+    "without the top-senders index|DROP INDEX sender_counts_by_rank;"
+    "without the (from, ts) index|DROP INDEX messages_by_sender_ts;"
+    "without the (ts) index|DROP INDEX messages_by_ts;"
+)
