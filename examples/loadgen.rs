@@ -23,6 +23,8 @@ use webhook_inbox::config::Secret;
 use webhook_inbox::signature::sign;
 
 mod support;
+#[path = "support/traffic.rs"]
+mod traffic;
 use support::{connect, get, percentile_ms};
 
 struct Options {
@@ -159,13 +161,6 @@ async fn run(options: Options) -> ExitCode {
 /// the run. Every request names the first server as its host.
 /// With `--duplicates d`, a fraction `d` of the requests repeat an earlier id.
 fn build_requests(options: &Options, secret: &Secret, host: &str) -> Vec<Signed> {
-    let texts = [
-        "Hello",
-        "Order shipped",
-        "Your code is 123456",
-        "See you at 5",
-        "Thanks!",
-    ];
     let mut unique_so_far = 0usize;
     (0..options.messages)
         .map(|index| {
@@ -174,7 +169,9 @@ fn build_requests(options: &Options, secret: &Secret, host: &str) -> Vec<Signed>
             } else {
                 0
             };
-            let is_duplicate = duplicate_every > 0 && index % duplicate_every == duplicate_every - 1 && unique_so_far > 0;
+            let is_duplicate = duplicate_every > 0
+                && index % duplicate_every == duplicate_every - 1
+                && unique_so_far > 0;
             let id_number = if is_duplicate {
                 // Spread duplicates over recent ids, as a retrying sender would.
                 unique_so_far - 1 - (index / duplicate_every) % unique_so_far.min(1000)
@@ -182,15 +179,14 @@ fn build_requests(options: &Options, secret: &Secret, host: &str) -> Vec<Signed>
                 unique_so_far += 1;
                 unique_so_far - 1
             };
-            let sender = id_number % options.senders.max(1);
+            let message = traffic::fields(&options.prefix, id_number, options.senders);
             let body = format!(
-                r#"{{"message_id":"{}-{id_number}","from":"+9198{sender:08}","to":"+14155550100","ts":"2025-01-15T{:02}:{:02}:{:02}.{:03}Z","text":"{} #{id_number}"}}"#,
-                options.prefix,
-                (id_number / 3_600_000) % 24,
-                (id_number / 60_000) % 60,
-                (id_number / 1000) % 60,
-                id_number % 1000,
-                texts[id_number % texts.len()],
+                r#"{{"message_id":"{}","from":"{}","to":"{}","ts":"{}","text":"{}"}}"#,
+                message.message_id,
+                message.from,
+                traffic::TO,
+                message.ts,
+                message.text,
             );
             let signature = sign(secret, body.as_bytes());
             let mut request = format!(
@@ -201,7 +197,7 @@ fn build_requests(options: &Options, secret: &Secret, host: &str) -> Vec<Signed>
             .into_bytes();
             request.extend_from_slice(body.as_bytes());
             Signed {
-                message_id: format!("{}-{id_number}", options.prefix),
+                message_id: message.message_id,
                 request,
             }
         })

@@ -1,8 +1,8 @@
-//! Inserts messages like the load generator's straight into a SQLite database, in
-//! batches of an exact size, one multi-row `INSERT … ON CONFLICT DO NOTHING` each, as
-//! the writer does; no HTTP, no writer, no timing. Run under `valgrind --tool=callgrind`
-//! (see `scripts/bench-instructions.sh`), it tells what each part of the schema costs
-//! in instructions, which unlike seconds do not depend on what else the machine runs.
+//! Inserts the load generator's messages straight into a SQLite database, in batches
+//! of an exact size, each with the writer's own statement (`insert_sqlite_messages`);
+//! no HTTP, no writer's queue, no timing. Run under `valgrind --tool=callgrind` (see
+//! `scripts/bench-instructions.sh`), it tells what each part of the schema costs in
+//! instructions, which unlike seconds do not depend on what else the machine runs.
 //!
 //! cargo run --release --example schemacost -- --database /tmp/cost.db \
 //!     --messages 10000 --batch 22 [--setup 'DROP INDEX messages_by_ts;']
@@ -15,21 +15,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, Executor, QueryBuilder, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, Executor};
 use webhook_inbox::config::{DatabaseLocation, Synchronous};
+use webhook_inbox::message::Message;
 use webhook_inbox::metrics::Metrics;
-use webhook_inbox::store::{fold_case, Store, StoreOptions};
+use webhook_inbox::store::{insert_sqlite_messages, Store, StoreOptions};
 use webhook_inbox::timestamp::Timestamp;
 
+#[path = "support/traffic.rs"]
+mod traffic;
+
 const USAGE: &str = "usage: schemacost --database PATH [--messages N] [--batch N] [--setup SQL]";
-/// The load generator's texts and senders.
-const TEXTS: [&str; 5] = [
-    "Hello",
-    "Order shipped",
-    "Your code is 123456",
-    "See you at 5",
-    "Thanks!",
-];
+/// The load generator's default number of senders.
 const SENDERS: usize = 1000;
 /// SQLite's WAL frame: a 24-byte header and a 4 KiB page.
 const FRAME_BYTES: f64 = 24.0 + 4096.0;
@@ -108,7 +105,8 @@ async fn run(options: Options) -> Result<(), sqlx::Error> {
     }
     let indexes: Vec<usize> = (0..options.messages).collect();
     for batch in indexes.chunks(options.batch) {
-        insert(&mut connection, batch).await?;
+        let messages: Vec<Message> = batch.iter().map(|&number| message(number)).collect();
+        insert_sqlite_messages(&mut connection, &messages, "2025-01-15T00:00:00.000000Z").await?;
     }
     let wal = std::fs::metadata(format!("{}-wal", options.database.display()))
         .map_or(0, |metadata| metadata.len());
@@ -121,40 +119,14 @@ async fn run(options: Options) -> Result<(), sqlx::Error> {
     connection.close().await
 }
 
-/// Messages `batch` in one statement, as the writer inserts a batch.
-async fn insert(connection: &mut SqliteConnection, batch: &[usize]) -> Result<(), sqlx::Error> {
-    let messages: Vec<_> = batch.iter().map(|&index| message(index)).collect();
-    let mut insert = QueryBuilder::new(
-        "INSERT INTO messages \
-         (message_id, from_msisdn, to_msisdn, ts, ts_key, text, text_folded, created_at) ",
-    );
-    insert.push_values(&messages, |mut row, (id, from, ts, text)| {
-        row.push_bind(id)
-            .push_bind(from)
-            .push_bind("+14155550100")
-            .push_bind(ts.as_str())
-            .push_bind(ts.sort_key())
-            .push_bind(text)
-            .push_bind(fold_case(text))
-            .push_bind("2025-01-15T00:00:00.000000Z");
-    });
-    insert.push(" ON CONFLICT (message_id) DO NOTHING");
-    insert.build().execute(&mut *connection).await.map(drop)
-}
-
-/// Message `index` as the load generator writes it: id, sender, ts and text.
-fn message(index: usize) -> (String, String, Timestamp, String) {
-    let ts = format!(
-        "2025-01-15T{:02}:{:02}:{:02}.{:03}Z",
-        (index / 3_600_000) % 24,
-        (index / 60_000) % 60,
-        (index / 1000) % 60,
-        index % 1000
-    );
-    (
-        format!("bench-{index}"),
-        format!("+9198{:08}", index % SENDERS),
-        Timestamp::parse(&ts).expect("a valid ts"),
-        format!("{} #{index}", TEXTS[index % TEXTS.len()]),
-    )
+/// Message `number` as the load generator sends it.
+fn message(number: usize) -> Message {
+    let fields = traffic::fields("bench", number, SENDERS);
+    Message {
+        message_id: fields.message_id,
+        from: fields.from,
+        to: traffic::TO.to_owned(),
+        ts: Timestamp::parse(&fields.ts).expect("a valid ts"),
+        text: Some(fields.text),
+    }
 }

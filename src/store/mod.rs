@@ -24,6 +24,7 @@ use crate::message::{Message, StoredMessage};
 use crate::timestamp::Timestamp;
 
 pub use cursor::Cursor;
+pub use sqlite::insert_messages as insert_sqlite_messages;
 use writer::WriteQueue;
 pub use writer::WriterMetrics;
 

@@ -13,9 +13,11 @@ use std::collections::HashSet;
 use std::time::SystemTime;
 
 use sqlx::pool::PoolConnection;
+use sqlx::sqlite::SqliteQueryResult;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::checkpoint::Checkpointer;
+use crate::message::Message;
 use crate::store::writer::{Committer, Pending};
 use crate::store::{fold_case, InsertOutcome};
 
@@ -171,19 +173,8 @@ async fn insert_chunk<'a>(
     chunk: &'a [Pending],
     created_at: &str,
 ) -> Result<HashSet<&'a str>, sqlx::Error> {
-    let mut insert = QueryBuilder::new(INSERT_MESSAGES);
-    insert.push_values(chunk, |mut row, Pending { message, .. }| {
-        row.push_bind(&message.message_id)
-            .push_bind(&message.from)
-            .push_bind(&message.to)
-            .push_bind(message.ts.as_str())
-            .push_bind(message.ts.sort_key())
-            .push_bind(message.text.as_deref())
-            .push_bind(message.text.as_deref().map(fold_case))
-            .push_bind(created_at);
-    });
-    insert.push(ON_CONFLICT);
-    let done = insert.build().execute(&mut *connection).await?;
+    let messages = chunk.iter().map(|pending| &pending.message);
+    let done = insert_messages(connection, messages, created_at).await?;
     // Rows inserted by the statement itself, not by its triggers.
     let inserted = done.rows_affected();
     let mut ids: HashSet<&str> = chunk
@@ -213,6 +204,29 @@ async fn insert_chunk<'a>(
         serde_json::from_str(&inserted_ids).map_err(|error| sqlx::Error::Decode(error.into()))?;
     ids.retain(|id| inserted_ids.contains(*id));
     Ok(ids)
+}
+
+/// The writer's statement for a batch: `messages` in one `INSERT … ON CONFLICT
+/// (message_id) DO NOTHING`. Public for the benchmark programs, which insert exactly
+/// as the writer does (`examples/schemacost.rs`).
+pub async fn insert_messages<'m>(
+    connection: &mut SqliteConnection,
+    messages: impl IntoIterator<Item = &'m Message>,
+    created_at: &str,
+) -> Result<SqliteQueryResult, sqlx::Error> {
+    let mut insert = QueryBuilder::new(INSERT_MESSAGES);
+    insert.push_values(messages, |mut row, message| {
+        row.push_bind(&message.message_id)
+            .push_bind(&message.from)
+            .push_bind(&message.to)
+            .push_bind(message.ts.as_str())
+            .push_bind(message.ts.sort_key())
+            .push_bind(message.text.as_deref())
+            .push_bind(message.text.as_deref().map(fold_case))
+            .push_bind(created_at);
+    });
+    insert.push(ON_CONFLICT);
+    insert.build().execute(connection).await
 }
 
 /// What to do with the write connection after a failed transaction.

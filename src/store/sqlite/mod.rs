@@ -17,6 +17,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use batch::insert_messages;
 use batch::{AfterFailure, SqliteCommitter};
 use checkpoint::Checkpointer;
 
