@@ -71,6 +71,9 @@ async fn run(authority: String, requests: usize) -> ExitCode {
         ("q, common word", "/messages?q=hello".into()),
         ("q, rare word", "/messages?q=zanzibar".into()),
         ("q, 2 letters", "/messages?q=ka".into()),
+        // Only "zanzibar" holds "zi": as rare as the rare word, but no index serves it.
+        ("q, 2 letters, rare", "/messages?q=zi".into()),
+        ("q, 2 letters, no match", "/messages?q=zz".into()),
         ("q, non-ASCII", "/messages?q=%C3%89cole".into()),
         (
             "from + since + q",

@@ -32,12 +32,8 @@ impl PgReader {
         let mut snapshot = self.pool.begin().await?;
         sqlx::query(SNAPSHOT).execute(&mut *snapshot).await?;
         let (total, rows_in_range) = count(&mut snapshot, filter, &self.text_counts, began).await?;
-        let past_the_last = match start {
-            PageStart::Offset(offset) => *offset >= total,
-            PageStart::After(_) => total == 0,
-        };
         // Count and page see one snapshot: past the last match there is no row to find.
-        let (data, next) = if past_the_last {
+        let (data, next) = if start.is_past_the_last(total) {
             (Vec::new(), None)
         } else {
             let plan = TextPlan::for_page(filter, limit, start, total, rows_in_range);

@@ -1,6 +1,8 @@
 //! Counting the rows of a filter, and choosing how `q` is evaluated: from aggregates
 //! and indexes where they answer exactly, by scanning where nothing else can.
 
+use std::sync::Arc;
+
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::reads::conditions;
@@ -12,7 +14,7 @@ use crate::store::{fold_case, non_negative, MessageFilter, PageStart, StoreError
 const TRIGRAM: usize = 3;
 
 /// How the `q` condition is evaluated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum TextSearch {
     /// `instr()` on each row the other conditions reach: exact for any `q`, and cheap
     /// when matches are dense or the other conditions narrow the rows.
@@ -20,6 +22,9 @@ pub(super) enum TextSearch {
     /// Candidates from the trigram index, for `q` of 3+ characters. Carries how many
     /// rows the other conditions reach, to judge whether matches are rare among them.
     Index { rows_in_range: u64 },
+    /// Exactly these rows (rowids) match, among every row of the snapshot: a short
+    /// `q` with few matches, whose rows its counting pass kept.
+    Rows(Arc<Vec<i64>>),
 }
 
 impl TextSearch {
@@ -72,7 +77,7 @@ pub(super) async fn count(
             let matches = count_text_matches(connection, q).await?;
             let index = TextSearch::Index { rows_in_range };
             let by_index = matches.saturating_mul(CANDIDATE_COST_ROWS) < rows_in_range;
-            let plan = if by_index { index } else { TextSearch::Scan };
+            let plan = if by_index { &index } else { &TextSearch::Scan };
             return Ok((count_rows(connection, filter, plan).await?, index));
         }
         (None, None, None) => count_all(connection).await?,
@@ -83,7 +88,7 @@ pub(super) async fn count(
         (None, Some(since), None) if filter.q.is_none() => {
             count_since(connection, since.sort_key()).await?
         }
-        _ => count_rows(connection, filter, TextSearch::Scan).await?,
+        _ => count_rows(connection, filter, &TextSearch::Scan).await?,
     };
     Ok((total, TextSearch::Scan))
 }
@@ -110,10 +115,10 @@ async fn count_text_only(
                 count_afresh,
             )
             .await?;
-        return Ok((matches, TextSearch::Index { rows_in_range }));
+        return Ok((matches.count, TextSearch::Index { rows_in_range }));
     }
     let count_afresh =
-        async |c: &mut SqliteConnection| count_rows(c, filter, TextSearch::Scan).await;
+        async |c: &mut SqliteConnection| count_rows(c, filter, &TextSearch::Scan).await;
     let matches = texts
         .count(
             connection,
@@ -123,7 +128,8 @@ async fn count_text_only(
             count_afresh,
         )
         .await?;
-    Ok((matches, TextSearch::Scan))
+    let text = matches.rows.map_or(TextSearch::Scan, TextSearch::Rows);
+    Ok((matches.count, text))
 }
 
 async fn count_all(connection: &mut SqliteConnection) -> Result<u64, StoreError> {
@@ -137,7 +143,7 @@ async fn count_all(connection: &mut SqliteConnection) -> Result<u64, StoreError>
 pub(super) async fn count_rows(
     connection: &mut SqliteConnection,
     filter: &MessageFilter,
-    text: TextSearch,
+    text: &TextSearch,
 ) -> Result<u64, StoreError> {
     let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
     conditions(&mut query, filter, text);

@@ -300,7 +300,7 @@ mod tests {
             let by_index = TextSearch::Index { rows_in_range: 5 };
             let mut connection = pool.acquire().await.unwrap();
             let start = PageStart::Offset(0);
-            let (page, _) = reads::page(&mut connection, &filter, 10, &start, by_index)
+            let (page, _) = reads::page(&mut connection, &filter, 10, &start, &by_index)
                 .await
                 .unwrap();
             let ids: Vec<String> = page.into_iter().map(|m| m.message_id).collect();

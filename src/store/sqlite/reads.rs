@@ -22,8 +22,14 @@ impl SqliteReader {
         // One read transaction: the page and its total come from the same snapshot.
         let mut snapshot = self.pool.begin().await?;
         let (total, text) = count(&mut snapshot, filter, &self.text_counts).await?;
-        let text = text.for_page(limit, start, total);
-        let (data, next) = page(&mut snapshot, filter, limit, start, text).await?;
+        // Count and page see one snapshot: past the last match there is no row to find
+        // (and a search with no match would test every row to find none).
+        let (data, next) = if start.is_past_the_last(total) {
+            (Vec::new(), None)
+        } else {
+            let text = text.for_page(limit, start, total);
+            page(&mut snapshot, filter, limit, start, &text).await?
+        };
         snapshot.rollback().await?;
         Ok(Page { data, total, next })
     }
@@ -57,7 +63,7 @@ pub(super) async fn page(
     filter: &MessageFilter,
     limit: u32,
     start: &PageStart,
-    text: TextSearch,
+    text: &TextSearch,
 ) -> Result<(Vec<StoredMessage>, Option<Cursor>), StoreError> {
     let text_condition =
         |query: &mut QueryBuilder<'_, Sqlite>, q: &str| text_condition(query, q, text);
@@ -83,24 +89,36 @@ pub(super) async fn page(
 pub(super) fn conditions(
     query: &mut QueryBuilder<'_, Sqlite>,
     filter: &MessageFilter,
-    text: TextSearch,
+    text: &TextSearch,
 ) {
     Conditions::new(query).filter(filter, |query, q| text_condition(query, q, text));
 }
 
-/// The test of `q`: a phrase of the trigram index, or `instr()` on the folded text.
-fn text_condition(query: &mut QueryBuilder<'_, Sqlite>, q: &str, text: TextSearch) {
-    if matches!(text, TextSearch::Index { .. }) {
-        query
-            .push("seq IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ")
-            .push_bind(phrase(q))
-            .push(")");
-    } else {
-        // instr() takes the needle literally: `%` and `_` are plain characters, and a
-        // NULL text_folded (no text) never matches.
-        query
-            .push("instr(text_folded, ")
-            .push_bind(fold_case(q))
-            .push(") > 0");
+/// The test of `q`: a phrase of the trigram index, the rows known to match, or
+/// `instr()` on the folded text.
+fn text_condition(query: &mut QueryBuilder<'_, Sqlite>, q: &str, text: &TextSearch) {
+    match text {
+        TextSearch::Index { .. } => {
+            query
+                .push("seq IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ")
+                .push_bind(phrase(q))
+                .push(")");
+        }
+        TextSearch::Rows(rows) => {
+            // One JSON array: a page looks up each row by its key, then sorts them.
+            let rows: Vec<String> = rows.iter().map(i64::to_string).collect();
+            query
+                .push("seq IN (SELECT value FROM json_each(")
+                .push_bind(format!("[{}]", rows.join(",")))
+                .push("))");
+        }
+        TextSearch::Scan => {
+            // instr() takes the needle literally: `%` and `_` are plain characters, and
+            // a NULL text_folded (no text) never matches.
+            query
+                .push("instr(text_folded, ")
+                .push_bind(fold_case(q))
+                .push(") > 0");
+        }
     }
 }
