@@ -14,12 +14,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Executor};
 use webhook_inbox::config::{DatabaseLocation, Synchronous};
 use webhook_inbox::message::Message;
 use webhook_inbox::metrics::Metrics;
-use webhook_inbox::store::{insert_sqlite_messages, Store, StoreOptions};
+use webhook_inbox::store::{
+    insert_sqlite_messages, sqlite_write_connect_options, Store, StoreOptions,
+};
 use webhook_inbox::timestamp::Timestamp;
 
 #[path = "support/traffic.rs"]
@@ -92,12 +93,7 @@ async fn run(options: Options) -> Result<(), sqlx::Error> {
         .close()
         .await;
     // The write connection's settings, without the writer's WAL sync.
-    let mut connection = SqliteConnectOptions::new()
-        .filename(&options.database)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .pragma("temp_store", "MEMORY")
-        .pragma("wal_autocheckpoint", "40000")
+    let mut connection = sqlite_write_connect_options(&options.database)
         .connect()
         .await?;
     if !options.setup.is_empty() {

@@ -40,6 +40,32 @@ const WAL_AUTOCHECKPOINT_PAGES: u32 = 40_000;
 /// How long a connection waits for a lock before reporting the database busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Every connection to the database file `path`, reading or writing.
+fn connect_options(path: &Path) -> SqliteConnectOptions {
+    // Commits do not sync; the writer syncs the WAL before answering (see `writer`),
+    // unless SQLITE_SYNCHRONOUS=NORMAL says not to.
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT)
+}
+
+/// The write connection to the database file `path`. Public for the benchmark
+/// programs, which insert exactly as the writer does (`examples/schemacost.rs`).
+pub fn write_connect_options(path: &Path) -> SqliteConnectOptions {
+    connect_options(path)
+        // Statement journals and RETURNING's buffer stay in memory instead of a
+        // temporary file created per statement.
+        .pragma("temp_store", "MEMORY")
+        // The writer checkpoints (copies the WAL into the database, two fsyncs) every
+        // 160 MB of WAL rather than every 4 MB: pages rewritten by many batches are
+        // copied once. With temp_store, every 40 MB instead of 4 MB gave +4% ingest
+        // (A/B, three runs each of 100,000 requests).
+        .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+}
+
 /// The read side: a pool of read connections (WAL mode: they never wait on the writer).
 pub(super) struct SqliteReader {
     pub(super) pool: SqlitePool,
@@ -82,14 +108,7 @@ pub(super) async fn open(
             {
                 std::fs::create_dir_all(parent)?;
             }
-            // Commits do not sync; the writer syncs the WAL before answering
-            // (see `writer`), unless SQLITE_SYNCHRONOUS=NORMAL says not to.
-            let connect = SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(BUSY_TIMEOUT);
+            let connect = connect_options(path);
             // The write connection lives as long as the process, so the WAL file
             // the writer syncs is never deleted under it.
             let write_pool = SqlitePoolOptions::new()
@@ -97,19 +116,7 @@ pub(super) async fn open(
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
-                .connect_with(
-                    connect
-                        .clone()
-                        // Statement journals and RETURNING's buffer stay in memory
-                        // instead of a temporary file created per statement.
-                        .pragma("temp_store", "MEMORY")
-                        // The writer checkpoints (copies the WAL into the database,
-                        // two fsyncs) every 160 MB of WAL rather than every 4 MB: pages
-                        // rewritten by many batches are copied once. With temp_store,
-                        // every 40 MB instead of 4 MB gave +4% ingest (A/B, three runs
-                        // each of 100,000 requests).
-                        .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string()),
-                )
+                .connect_with(write_connect_options(path))
                 .await?;
             let read_pool = SqlitePoolOptions::new()
                 .max_connections(options.read_connections)

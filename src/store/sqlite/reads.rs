@@ -106,10 +106,10 @@ fn text_condition(query: &mut QueryBuilder<'_, Sqlite>, q: &str, text: &TextSear
         }
         TextSearch::Rows(rows) => {
             // One JSON array: a page looks up each row by its key, then sorts them.
-            let rows: Vec<String> = rows.iter().map(i64::to_string).collect();
+            let rows = serde_json::to_string(rows.as_slice()).expect("integers are JSON");
             query
                 .push("seq IN (SELECT value FROM json_each(")
-                .push_bind(format!("[{}]", rows.join(",")))
+                .push_bind(rows)
                 .push("))");
         }
         TextSearch::Scan => {

@@ -172,7 +172,7 @@ impl TextCounts {
             match known.rows.as_mut() {
                 Some(rows) => {
                     // One row more than may be kept says there are too many.
-                    let room = self.matches_kept - rows.len().min(self.matches_kept);
+                    let room = self.matches_kept.saturating_sub(rows.len());
                     let found =
                         rows_between(connection, needle, known.up_to, end, room + 1).await?;
                     known.count += found.len() as u64;
