@@ -26,6 +26,7 @@ use crate::timestamp::Timestamp;
 pub use cursor::Cursor;
 pub use sqlite::insert_messages as insert_sqlite_messages;
 pub use sqlite::write_connect_options as sqlite_write_connect_options;
+pub use sqlite::SenderOrder as SqliteSenderOrder;
 use writer::WriteQueue;
 pub use writer::WriterMetrics;
 

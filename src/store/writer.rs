@@ -43,6 +43,12 @@ pub(super) trait Committer: Send + 'static {
         batch: &[Pending],
     ) -> impl Future<Output = Result<Vec<InsertOutcome>, sqlx::Error>> + Send;
 
+    /// Work the database wants done between batches, once the last batch's answers
+    /// are on their way (on SQLite: merging rows into the `(from, ts)` order).
+    fn maintain(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// Writes and commits something harmless, to learn whether writes work again.
     fn probe(&mut self) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 
@@ -238,6 +244,7 @@ impl<C: Committer> Writer<C> {
                 }
                 Err(error) => answer_unavailable(replies, &error.to_string()),
             }
+            self.committer.maintain().await;
         }
         drop(committed);
         // This thread is the writer's own: waiting here blocks no one else.

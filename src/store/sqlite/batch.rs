@@ -17,6 +17,7 @@ use sqlx::sqlite::SqliteQueryResult;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::checkpoint::Checkpointer;
+use super::sender_order::SenderOrder;
 use crate::message::Message;
 use crate::store::writer::{Committer, Pending};
 use crate::store::{fold_case, InsertOutcome};
@@ -42,6 +43,7 @@ pub(super) struct SqliteCommitter {
     checkpointer: Option<Checkpointer>,
     /// The connection kept between batches; `None` before the first and after a failure.
     kept: Option<PoolConnection<Sqlite>>,
+    sender_order: SenderOrder,
 }
 
 impl SqliteCommitter {
@@ -57,6 +59,7 @@ impl SqliteCommitter {
             after_failure,
             checkpointer,
             kept: None,
+            sender_order: SenderOrder::default(),
         }
     }
 
@@ -82,10 +85,31 @@ impl Committer for SqliteCommitter {
         let mut connection = self.connection().await?;
         let outcome = commit(&mut connection, batch, self.after_failure).await;
         self.done_with(connection, outcome.is_err());
-        if let (Ok(_), Some(checkpointer)) = (&outcome, &self.checkpointer) {
-            checkpointer.committed();
+        if let Ok(outcomes) = &outcome {
+            let created = outcomes.iter().filter(|o| **o == InsertOutcome::Created);
+            self.sender_order.stored(created.count());
+            if let Some(checkpointer) = &self.checkpointer {
+                checkpointer.committed();
+            }
         }
         outcome
+    }
+
+    /// A step of merging stored rows into the `(from, ts)` order, when one is due.
+    async fn maintain(&mut self) {
+        if !self.sender_order.due() {
+            return;
+        }
+        let Ok(mut connection) = self.connection().await else {
+            return;
+        };
+        let stepped = self.sender_order.step(&mut connection).await;
+        if let Err(error) = &stepped {
+            // Reads stay exact (they scan what is not merged); only slower.
+            tracing::warn!(error = %error, "merging rows into the sender order failed; retrying in a second");
+            recover(&mut connection, self.after_failure).await;
+        }
+        self.done_with(connection, stepped.is_err());
     }
 
     /// Rewrites one page of the totals and commits.

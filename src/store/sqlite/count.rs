@@ -6,6 +6,7 @@ use std::sync::Arc;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::reads::conditions;
+use super::sender_order;
 use super::text_counts::{Counting, Extent, TextCounts};
 use crate::store::{fold_case, non_negative, MessageFilter, PageStart, StoreError};
 
@@ -145,8 +146,14 @@ pub(super) async fn count_rows(
     filter: &MessageFilter,
     text: &TextSearch,
 ) -> Result<u64, StoreError> {
-    let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
-    conditions(&mut query, filter, text);
+    let mut query = match filter.from {
+        Some(_) => sender_order::select_count(filter, text),
+        None => {
+            let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
+            conditions(&mut query, filter, text);
+            query
+        }
+    };
     Ok(non_negative(
         query.build_query_scalar().fetch_one(connection).await?,
     ))

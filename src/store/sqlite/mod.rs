@@ -7,6 +7,7 @@ mod count;
 mod reads;
 #[cfg(test)]
 mod search_properties;
+mod sender_order;
 mod text_counts;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use sqlx::SqlitePool;
 pub use batch::insert_messages;
 use batch::{AfterFailure, SqliteCommitter};
 use checkpoint::Checkpointer;
+pub use sender_order::SenderOrder;
 
 use super::wal_sync::Durability;
 use super::writer::{WriteQueue, WriterMetrics};
@@ -231,7 +233,8 @@ mod tests {
 
     /// Messages stored before migration 0005 (which made the trigram index contentless
     /// and keyed by `seq`) keep their rowids as `seq`, their aggregates, and are found
-    /// by the index afterwards; so are new ones, also after a VACUUM.
+    /// by the index afterwards; so are new ones, also after a VACUUM. Those stored before
+    /// migration 0008 are in the sender order it made.
     #[tokio::test]
     async fn messages_stored_before_the_contentless_index_are_found_by_it() {
         let folder = tempfile::tempdir().unwrap();
@@ -315,6 +318,31 @@ mod tests {
         };
         let expected = (3, vec!["m1".to_owned(), "m4".to_owned(), "m5".to_owned()]);
         assert_eq!(found().await, expected);
+        // Migration 0008 put the rows it found in the sender order; a `from` read finds
+        // them there and the newer row among the unmerged ones.
+        let progress: (i64, i64, String) =
+            sqlx::query_as("SELECT merged_seq, window_end, next_sender FROM sender_order")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(progress, (4, 4, String::new()));
+        let merged: Vec<String> =
+            sqlx::query_scalar("SELECT message_id FROM messages_by_sender ORDER BY ts_key")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(merged, ["m1", "m2", "m3", "m4"]);
+        let from = MessageFilter {
+            from: Some("+1".to_owned()),
+            q: Some("e".to_owned()),
+            ..MessageFilter::default()
+        };
+        let page = reader.list(&from, 10, &PageStart::Offset(1)).await.unwrap();
+        let ids: Vec<String> = page.data.into_iter().map(|m| m.message_id).collect();
+        assert_eq!(
+            (page.total, ids),
+            (4, vec!["m2".to_owned(), "m4".to_owned(), "m5".to_owned()])
+        );
         let seqs: Vec<(i64, String)> =
             sqlx::query_as("SELECT seq, message_id FROM messages ORDER BY seq")
                 .fetch_all(&pool)

@@ -4,7 +4,7 @@
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::count::{count, phrase, TextSearch};
-use super::SqliteReader;
+use super::{sender_order, SqliteReader};
 use crate::message::StoredMessage;
 use crate::store::query::{select_page, split_page, Conditions, TIME_SPAN, TOP_SENDER_COUNTS};
 use crate::store::{fold_case, Cursor, MessageFilter, Page, PageStart, Stats, StoreError};
@@ -67,7 +67,10 @@ pub(super) async fn page(
 ) -> Result<(Vec<StoredMessage>, Option<Cursor>), StoreError> {
     let text_condition =
         |query: &mut QueryBuilder<'_, Sqlite>, q: &str| text_condition(query, q, text);
-    let mut select = select_page(filter, limit, start, text_condition, str::to_owned);
+    let mut select = match filter.from {
+        Some(_) => sender_order::select_page(filter, limit, start, text),
+        None => select_page(filter, limit, start, text_condition, str::to_owned),
+    };
     let rows: Vec<MessageRow> = select.build_query_as().fetch_all(connection).await?;
     let rows = rows
         .into_iter()
@@ -96,7 +99,7 @@ pub(super) fn conditions(
 
 /// The test of `q`: a phrase of the trigram index, the rows known to match, or
 /// `instr()` on the folded text.
-fn text_condition(query: &mut QueryBuilder<'_, Sqlite>, q: &str, text: &TextSearch) {
+pub(super) fn text_condition(query: &mut QueryBuilder<'_, Sqlite>, q: &str, text: &TextSearch) {
     match text {
         TextSearch::Index { .. } => {
             query

@@ -6,6 +6,7 @@ use futures::future::join_all;
 
 use super::count::{count_rows, TextSearch};
 use super::reads::page;
+use super::sender_order::SenderOrder;
 use crate::config::{DatabaseLocation, Synchronous};
 use crate::message::Message;
 use crate::metrics::Metrics;
@@ -90,16 +91,35 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
             text: (random.below(7) > 0).then(|| random.text(12)),
         })
         .collect();
+    // The sender order merges every 7 rows here, in 3 ranges of senders, so that
+    // `from` reads meet every state of it: [steps after the first half of a round's
+    // rows, steps after the second half].
+    let mut sender_order = SenderOrder::new(7, 3);
+    let steps = [[0, 2], [1, 0], [1, 0]];
     // Stored in three rounds, queried after each: remembered counts of `q` must follow
     // the rows inserted since they were counted.
-    for round in 1..=3 {
+    for (round, steps) in (1..=3).zip(steps) {
         let stored = &messages[..messages.len() * round / 3];
         let new = &messages[messages.len() * (round - 1) / 3..stored.len()];
-        for outcome in join_all(new.iter().map(|m| writer.submit(m.clone()))).await {
-            outcome.unwrap();
+        for (half, steps) in new.chunks(new.len().div_ceil(2)).zip(steps) {
+            for outcome in join_all(half.iter().map(|m| writer.submit(m.clone()))).await {
+                outcome.unwrap();
+            }
+            let mut connection = store.pool.acquire().await.unwrap();
+            for _ in 0..steps {
+                sender_order.step(&mut connection).await.unwrap();
+            }
         }
         check_queries(&store, stored, &mut random, round).await;
     }
+    // Round 1 ended with every row merged; round 2 in the middle of a merge, with rows
+    // after it; round 3 with the merge done and rows after it.
+    let (merged, window_end, next): (i64, i64, String) =
+        sqlx::query_as("SELECT merged_seq, window_end, next_sender FROM sender_order")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert_eq!((merged, window_end, next.as_str()), (150, 150, ""));
 }
 
 /// Random filters and pages over `messages` (all of them stored), each compared with

@@ -1,0 +1,374 @@
+//! The `(from, ts)` order, built behind the inserts: what answers a `from` filter.
+//!
+//! As an index of `messages` it cost every message a leaf of its own (the senders of a
+//! batch are on different leaves), written whole to the WAL at each commit: the
+//! costliest part of the schema on the ingest path. Instead, `messages_by_sender` is a
+//! table that the writer fills between batches. Once [`WINDOW_ROWS`] rows wait, it
+//! merges them in sender order, one range of senders per transaction
+//! ([`SLICES`] of them), so a leaf takes all of its sender's new entries in one write
+//! and no single transaction holds up the webhooks for long. The table `sender_order`
+//! says how far the merge has come, and reads take the rest from `messages` itself
+//! ([`UNMERGED`]: a scan of at most about `2 × WINDOW_ROWS` of the newest rows, by
+//! rowid). Both change in one transaction, so a read sees every row exactly once.
+
+use std::time::{Duration, Instant};
+
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::count::TextSearch;
+use super::reads::text_condition;
+use crate::store::query::{page_conditions, page_order, PAGE_COLUMNS};
+use crate::store::{MessageFilter, PageStart};
+
+/// Rows waiting before the writer merges them. A `from` read scans them (about
+/// 0.1 µs a row); the more wait, the more entries a leaf takes per write.
+const WINDOW_ROWS: i64 = 16_384;
+
+/// Transactions per merge: each takes the window's rows of one range of senders.
+const SLICES: i64 = 8;
+
+/// How long the writer leaves the merge alone after it failed.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The rows of `messages` that are not in `messages_by_sender` yet, as a condition.
+const UNMERGED: &str = "seq > (SELECT merged_seq FROM sender_order) \
+    AND (seq > (SELECT window_end FROM sender_order) \
+    OR from_msisdn >= (SELECT next_sender FROM sender_order))";
+
+/// The writer's side: whether a merge step is due, and taking it. Public for the
+/// benchmark programs, which insert as the writer does (`examples/schemacost.rs`).
+#[derive(Debug)]
+pub struct SenderOrder {
+    /// Rows stored and not merged; `None` until read from the database.
+    unmerged: Option<i64>,
+    /// A merge is under way: the next step takes the next range of senders.
+    merging: bool,
+    /// After a failed step, no step before this instant.
+    retry_at: Option<Instant>,
+    window_rows: i64,
+    slices: i64,
+}
+
+impl Default for SenderOrder {
+    fn default() -> Self {
+        Self::new(WINDOW_ROWS, SLICES)
+    }
+}
+
+impl SenderOrder {
+    pub(super) fn new(window_rows: i64, slices: i64) -> Self {
+        Self {
+            unmerged: None,
+            merging: false,
+            retry_at: None,
+            window_rows,
+            slices,
+        }
+    }
+
+    /// Counts `rows` newly stored messages.
+    pub fn stored(&mut self, rows: usize) {
+        if let Some(unmerged) = &mut self.unmerged {
+            *unmerged = unmerged.saturating_add(i64::try_from(rows).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Whether [`SenderOrder::step`] has work (or must look whether it has).
+    pub fn due(&self) -> bool {
+        if self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return false;
+        }
+        self.merging || self.unmerged.is_none_or(|rows| rows >= self.window_rows)
+    }
+
+    /// One transaction on the write connection: starts a merge if enough rows wait,
+    /// and merges the next range of senders of the merge under way. After an error
+    /// the transaction may still be open: the caller rolls it back.
+    pub async fn step(&mut self, connection: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        let stepped = async {
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *connection)
+                .await?;
+            let step = merge_slice(connection, self.window_rows, self.slices).await?;
+            sqlx::query("COMMIT").execute(&mut *connection).await?;
+            Ok(step)
+        }
+        .await;
+        match stepped {
+            Ok(Step::Merging) => self.merging = true,
+            Ok(Step::Idle { unmerged }) => {
+                self.merging = false;
+                self.unmerged = Some(unmerged);
+            }
+            Err(error) => {
+                self.merging = false;
+                self.unmerged = None;
+                self.retry_at = Some(Instant::now() + RETRY_AFTER);
+                return Err(error);
+            }
+        }
+        self.retry_at = None;
+        Ok(())
+    }
+}
+
+/// What is left after a step.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// No merge under way; this many rows wait for the next.
+    Idle { unmerged: i64 },
+    /// More senders of the merge under way are left.
+    Merging,
+}
+
+/// The body of a step, inside its transaction.
+async fn merge_slice(
+    connection: &mut SqliteConnection,
+    window_rows: i64,
+    slices: i64,
+) -> Result<Step, sqlx::Error> {
+    let (merged, mut window_end, next_sender): (i64, i64, String) =
+        sqlx::query_as("SELECT merged_seq, window_end, next_sender FROM sender_order WHERE id = 1")
+            .fetch_one(&mut *connection)
+            .await?;
+    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages")
+        .fetch_one(&mut *connection)
+        .await?;
+    if window_end <= merged {
+        if last - merged < window_rows {
+            return Ok(Step::Idle {
+                unmerged: last - merged,
+            });
+        }
+        window_end = last;
+    }
+    // This step's senders: the next `senders / slices` (from every sender known),
+    // up to `bound`; with no bound, every sender left.
+    let senders: i64 = sqlx::query_scalar("SELECT senders FROM message_totals WHERE id = 1")
+        .fetch_one(&mut *connection)
+        .await?;
+    let per_slice = (senders + slices - 1) / slices.max(1);
+    let bound: Option<String> = sqlx::query_scalar(
+        "SELECT from_msisdn FROM sender_counts WHERE from_msisdn >= ? \
+         ORDER BY from_msisdn LIMIT 1 OFFSET ?",
+    )
+    .bind(&next_sender)
+    .bind(per_slice.max(1))
+    .fetch_optional(&mut *connection)
+    .await?;
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO messages_by_sender (from_msisdn, ts_key, message_id, text_folded, seq) \
+         SELECT from_msisdn, ts_key, message_id, text_folded, seq FROM messages NOT INDEXED \
+         WHERE seq > ",
+    );
+    insert
+        .push_bind(merged)
+        .push(" AND seq <= ")
+        .push_bind(window_end)
+        .push(" AND from_msisdn >= ")
+        .push_bind(next_sender);
+    if let Some(bound) = &bound {
+        insert.push(" AND from_msisdn < ").push_bind(bound.clone());
+    }
+    insert.push(" ORDER BY from_msisdn, ts_key, message_id");
+    insert.build().execute(&mut *connection).await?;
+    let (merged, next_sender, step) = match bound {
+        Some(bound) => (merged, bound, Step::Merging),
+        None => (
+            window_end,
+            String::new(),
+            Step::Idle {
+                unmerged: last - window_end,
+            },
+        ),
+    };
+    sqlx::query(
+        "UPDATE sender_order SET merged_seq = ?, window_end = ?, next_sender = ? WHERE id = 1",
+    )
+    .bind(merged)
+    .bind(window_end)
+    .bind(next_sender)
+    .execute(&mut *connection)
+    .await?;
+    Ok(step)
+}
+
+/// `SELECT` of the page of `filter` (which names a sender) that starts at `start`:
+/// the merged rows walked in order from `messages_by_sender`, and the unmerged ones
+/// from the newest rows of `messages`, merged by SQLite into one order.
+pub(super) fn select_page<'q>(
+    filter: &MessageFilter,
+    limit: u32,
+    start: &PageStart,
+    text: &TextSearch,
+) -> QueryBuilder<'q, Sqlite> {
+    // The merged leg's order columns are the table's key, so SQLite walks it in order.
+    let mut select = QueryBuilder::new(
+        "SELECT s.message_id AS message_id, m.from_msisdn AS from_msisdn, \
+         m.to_msisdn AS to_msisdn, m.ts AS ts, m.text AS text, s.ts_key AS ts_key \
+         FROM (SELECT seq, ts_key, message_id FROM messages_by_sender",
+    );
+    let condition = |query: &mut QueryBuilder<'q, Sqlite>, q: &str| text_condition(query, q, text);
+    page_conditions(&mut select, filter, start, condition, str::to_owned);
+    select.push(format!(
+        ") AS s JOIN messages AS m ON m.seq = s.seq \
+         UNION ALL SELECT {PAGE_COLUMNS} FROM messages NOT INDEXED"
+    ));
+    let condition = |query: &mut QueryBuilder<'q, Sqlite>, q: &str| text_condition(query, q, text);
+    page_conditions(&mut select, filter, start, condition, str::to_owned);
+    select.push(" AND ").push(UNMERGED);
+    page_order(&mut select, limit, start);
+    select
+}
+
+/// `SELECT COUNT(*)` of `filter` (which names a sender), merged rows and unmerged.
+pub(super) fn select_count<'q>(
+    filter: &MessageFilter,
+    text: &TextSearch,
+) -> QueryBuilder<'q, Sqlite> {
+    let mut select = QueryBuilder::new("SELECT (SELECT COUNT(*) FROM messages_by_sender");
+    let condition = |query: &mut QueryBuilder<'q, Sqlite>, q: &str| text_condition(query, q, text);
+    page_conditions(
+        &mut select,
+        filter,
+        &PageStart::Offset(0),
+        condition,
+        str::to_owned,
+    );
+    select.push(") + (SELECT COUNT(*) FROM messages NOT INDEXED");
+    let condition = |query: &mut QueryBuilder<'q, Sqlite>, q: &str| text_condition(query, q, text);
+    page_conditions(
+        &mut select,
+        filter,
+        &PageStart::Offset(0),
+        condition,
+        str::to_owned,
+    );
+    select.push(" AND ").push(UNMERGED).push(")");
+    select
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::future::join_all;
+
+    use super::*;
+    use crate::config::{DatabaseLocation, Synchronous};
+    use crate::message::Message;
+    use crate::metrics::Metrics;
+    use crate::store::StoreOptions;
+    use crate::timestamp::Timestamp;
+
+    fn message(number: usize, from: &str) -> Message {
+        Message {
+            message_id: format!("m{number:05}"),
+            from: from.to_owned(),
+            to: "+9".to_owned(),
+            ts: Timestamp::parse("2025-01-15T10:00:00Z").unwrap(),
+            text: None,
+        }
+    }
+
+    async fn merged(connection: &mut SqliteConnection) -> Vec<(String, i64)> {
+        sqlx::query_as("SELECT from_msisdn, seq FROM messages_by_sender ORDER BY seq")
+            .fetch_all(connection)
+            .await
+            .unwrap()
+    }
+
+    async fn progress(connection: &mut SqliteConnection) -> (i64, i64, String) {
+        sqlx::query_as("SELECT merged_seq, window_end, next_sender FROM sender_order")
+            .fetch_one(connection)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_merge_starts_once_enough_rows_wait_and_takes_a_range_of_senders_per_step() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        super::super::MIGRATOR.run(&pool).await.unwrap();
+        let senders = ["+1", "+2", "+3", "+4"];
+        let store = async |numbers: std::ops::Range<usize>| {
+            let messages: Vec<Message> = numbers
+                .map(|n| message(n, senders[n % senders.len()]))
+                .collect();
+            let mut connection = pool.acquire().await.unwrap();
+            super::super::insert_messages(&mut connection, &messages, "c")
+                .await
+                .unwrap();
+        };
+        store(1..10).await;
+        let mut order = SenderOrder::new(10, 2);
+        assert!(order.due(), "it must look before it knows");
+        // 9 rows wait: fewer than a window.
+        let mut connection = pool.acquire().await.unwrap();
+        order.step(&mut connection).await.unwrap();
+        assert!(!order.due());
+        assert_eq!(merged(&mut connection).await, []);
+        drop(connection);
+
+        store(10..13).await;
+        order.stored(3);
+        assert!(order.due());
+        let mut connection = pool.acquire().await.unwrap();
+        order.step(&mut connection).await.unwrap();
+        // The window is rows 1..=12; its first two senders of four are merged.
+        assert_eq!(progress(&mut connection).await, (0, 12, "+3".to_owned()));
+        let first: Vec<(String, i64)> = (1..=12)
+            .map(|n| (senders[(n as usize) % 4].to_owned(), n))
+            .filter(|(from, _)| from.as_str() < "+3")
+            .collect();
+        assert_eq!(merged(&mut connection).await, first);
+        assert!(order.due(), "a merge under way goes on at the next step");
+        drop(connection);
+
+        // Rows stored meanwhile wait for the next window.
+        store(13..15).await;
+        order.stored(2);
+        let mut connection = pool.acquire().await.unwrap();
+        order.step(&mut connection).await.unwrap();
+        assert_eq!(progress(&mut connection).await, (12, 12, String::new()));
+        let mut seqs: Vec<i64> = merged(&mut connection)
+            .await
+            .into_iter()
+            .map(|(_, seq)| seq)
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=12).collect::<Vec<_>>());
+        assert!(!order.due(), "2 rows wait, fewer than a window");
+    }
+
+    /// The writer takes merge steps between batches on its own.
+    #[tokio::test]
+    async fn the_writer_merges_once_a_window_of_rows_waits() {
+        let options = StoreOptions {
+            location: DatabaseLocation::Memory,
+            synchronous: Synchronous::Full,
+            checkpoint_interval: None,
+            read_connections: 1,
+            read_timeout: None,
+            write_queue_capacity: 1024,
+            write_batch_max: 256,
+        };
+        let (reader, writer) = super::super::open(None, &options, Metrics::new().writer.clone())
+            .await
+            .unwrap();
+        let total = usize::try_from(WINDOW_ROWS).unwrap() + 1024;
+        for chunk in (0..total).collect::<Vec<_>>().chunks(1024) {
+            let sent = chunk.iter().map(|&n| writer.submit(message(n, "+1")));
+            for outcome in join_all(sent).await {
+                outcome.unwrap();
+            }
+        }
+        let mut connection = reader.pool.acquire().await.unwrap();
+        let (merged_seq, window_end, _) = progress(&mut connection).await;
+        assert!(
+            merged_seq >= WINDOW_ROWS || window_end >= WINDOW_ROWS,
+            "no merge after {total} rows: merged {merged_seq}, window {window_end}"
+        );
+    }
+}
