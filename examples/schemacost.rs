@@ -112,7 +112,7 @@ async fn run(options: Options) -> Result<(), sqlx::Error> {
         // Between batches, as the writer does.
         sender_order.stored(inserted.rows_affected() as usize);
         if sender_order.due() {
-            sender_order.step(&mut connection).await?;
+            sender_order.step(&mut connection, false).await?;
         }
     }
     let took = started.elapsed();

@@ -22,6 +22,10 @@ pub use crate::metrics::WriterMetrics;
 /// How often a writer whose commits fail tries a write without traffic.
 const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long without batches counts as a pause in traffic, for maintenance that waits
+/// for one.
+const IDLE_MAINTENANCE: std::time::Duration = std::time::Duration::from_millis(250);
+
 pub(super) type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
 
 /// How to stop the writer: the signal to send, and the signal that it has finished.
@@ -44,9 +48,17 @@ pub(super) trait Committer: Send + 'static {
     ) -> impl Future<Output = Result<Vec<InsertOutcome>, sqlx::Error>> + Send;
 
     /// Work the database wants done between batches, once the last batch's answers
-    /// are on their way (on SQLite: merging rows into the `(from, ts)` order).
-    fn maintain(&mut self) -> impl Future<Output = ()> + Send {
+    /// are on their way (on SQLite: merging rows into the `(from, ts)` order); `idle`
+    /// when no batch came for [`IDLE_MAINTENANCE`], which may do work that waits for a
+    /// pause in traffic.
+    fn maintain(&mut self, idle: bool) -> impl Future<Output = ()> + Send {
+        let _ = idle;
         async {}
+    }
+
+    /// Whether [`Committer::maintain`] has work to do in a pause in traffic.
+    fn idle_work(&self) -> bool {
+        false
     }
 
     /// Writes and commits something harmless, to learn whether writes work again.
@@ -192,6 +204,7 @@ impl<C: Committer> Writer<C> {
         let mut stopping = false;
         loop {
             let failing = self.state.commit_failure().is_some();
+            let idle_work = self.committer.idle_work();
             tokio::select! {
                 received = receiver.recv_many(&mut batch, self.batch_max) => {
                     if received == 0 {
@@ -208,6 +221,10 @@ impl<C: Committer> Writer<C> {
                 // only a probe can tell that the disk takes writes again.
                 () = tokio::time::sleep(PROBE_INTERVAL), if failing && !stopping => {
                     self.probe().await;
+                    continue;
+                }
+                () = tokio::time::sleep(IDLE_MAINTENANCE), if idle_work && !failing && !stopping => {
+                    self.committer.maintain(true).await;
                     continue;
                 }
             }
@@ -244,7 +261,7 @@ impl<C: Committer> Writer<C> {
                 }
                 Err(error) => answer_unavailable(replies, &error.to_string()),
             }
-            self.committer.maintain().await;
+            self.committer.maintain(false).await;
         }
         drop(committed);
         // This thread is the writer's own: waiting here blocks no one else.

@@ -95,21 +95,30 @@ impl Committer for SqliteCommitter {
         outcome
     }
 
-    /// A step of merging stored rows into the `(from, ts)` order, when one is due.
-    async fn maintain(&mut self) {
-        if !self.sender_order.due() {
+    /// A step of merging stored rows into the `(from, ts)` order, when one is due; in
+    /// a pause in traffic, of whatever rows wait.
+    async fn maintain(&mut self, idle: bool) {
+        let due = match idle {
+            true => self.sender_order.idle_work(),
+            false => self.sender_order.due(),
+        };
+        if !due {
             return;
         }
         let Ok(mut connection) = self.connection().await else {
             return;
         };
-        let stepped = self.sender_order.step(&mut connection).await;
+        let stepped = self.sender_order.step(&mut connection, idle).await;
         if let Err(error) = &stepped {
             // Reads stay exact (they scan what is not merged); only slower.
             tracing::warn!(error = %error, "merging rows into the sender order failed; retrying in a second");
             recover(&mut connection, self.after_failure).await;
         }
         self.done_with(connection, stepped.is_err());
+    }
+
+    fn idle_work(&self) -> bool {
+        self.sender_order.idle_work()
     }
 
     /// Rewrites one page of the totals and commits.

@@ -3,13 +3,14 @@
 //! As an index of `messages` it cost every message a leaf of its own (the senders of a
 //! batch are on different leaves), written whole to the WAL at each commit: the
 //! costliest part of the schema on the ingest path. Instead, `messages_by_sender` is a
-//! table that the writer fills between batches. Once [`WINDOW_ROWS`] rows wait, it
-//! merges them in sender order, one range of senders per transaction
-//! ([`SLICES`] of them), so a leaf takes all of its sender's new entries in one write
-//! and no single transaction holds up the webhooks for long. The table `sender_order`
-//! says how far the merge has come, and reads take the rest from `messages` itself
-//! ([`UNMERGED`]: a scan of at most about `2 × WINDOW_ROWS` of the newest rows, by
-//! rowid). Both change in one transaction, so a read sees every row exactly once.
+//! table that the writer fills between batches. Once [`WINDOW_ROWS`] rows wait (or
+//! any, in a pause in traffic), it merges them in sender order, one range of senders
+//! per transaction (about [`ROWS_PER_STEP`] rows each), so a leaf takes all of its
+//! sender's new entries in one write and no single transaction holds up the webhooks
+//! for long. The table `sender_order` says how far the merge has come, and reads take
+//! the rest from `messages` itself ([`UNMERGED`]: a scan of at most about
+//! `2 × WINDOW_ROWS` of the newest rows, by rowid). Both change in one transaction, so
+//! a read sees every row exactly once.
 
 use std::time::{Duration, Instant};
 
@@ -24,8 +25,10 @@ use crate::store::{MessageFilter, PageStart};
 /// 0.1 µs a row); the more wait, the more entries a leaf takes per write.
 const WINDOW_ROWS: i64 = 16_384;
 
-/// Transactions per merge: each takes the window's rows of one range of senders.
-const SLICES: i64 = 8;
+/// Rows a merge step takes, about: each step takes the rows of one range of senders,
+/// and the senders are split in as many ranges as the rows need. Each window row is
+/// read once per step; a step holds up the webhooks for its duration (6–14 ms here).
+const ROWS_PER_STEP: i64 = 2_048;
 
 /// How long the writer leaves the merge alone after it failed.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -46,23 +49,23 @@ pub struct SenderOrder {
     /// After a failed step, no step before this instant.
     retry_at: Option<Instant>,
     window_rows: i64,
-    slices: i64,
+    rows_per_step: i64,
 }
 
 impl Default for SenderOrder {
     fn default() -> Self {
-        Self::new(WINDOW_ROWS, SLICES)
+        Self::new(WINDOW_ROWS, ROWS_PER_STEP)
     }
 }
 
 impl SenderOrder {
-    pub(super) fn new(window_rows: i64, slices: i64) -> Self {
+    pub(super) fn new(window_rows: i64, rows_per_step: i64) -> Self {
         Self {
             unmerged: None,
             merging: false,
             retry_at: None,
             window_rows,
-            slices,
+            rows_per_step,
         }
     }
 
@@ -75,21 +78,35 @@ impl SenderOrder {
 
     /// Whether [`SenderOrder::step`] has work (or must look whether it has).
     pub fn due(&self) -> bool {
+        self.due_with(self.window_rows)
+    }
+
+    /// Whether a step in a pause in traffic has work: any row waiting.
+    pub fn idle_work(&self) -> bool {
+        self.due_with(1)
+    }
+
+    fn due_with(&self, window_rows: i64) -> bool {
         if self.retry_at.is_some_and(|at| Instant::now() < at) {
             return false;
         }
-        self.merging || self.unmerged.is_none_or(|rows| rows >= self.window_rows)
+        self.merging || self.unmerged.is_none_or(|rows| rows >= window_rows)
     }
 
-    /// One transaction on the write connection: starts a merge if enough rows wait,
-    /// and merges the next range of senders of the merge under way. After an error
-    /// the transaction may still be open: the caller rolls it back.
-    pub async fn step(&mut self, connection: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    /// One transaction on the write connection: starts a merge if enough rows wait
+    /// (any row, when `idle`), and merges the next range of senders of the merge under
+    /// way. After an error the transaction may still be open: the caller rolls it back.
+    pub async fn step(
+        &mut self,
+        connection: &mut SqliteConnection,
+        idle: bool,
+    ) -> Result<(), sqlx::Error> {
+        let window_rows = if idle { 1 } else { self.window_rows };
         let stepped = async {
             sqlx::query("BEGIN IMMEDIATE")
                 .execute(&mut *connection)
                 .await?;
-            let step = merge_slice(connection, self.window_rows, self.slices).await?;
+            let step = merge_slice(connection, window_rows, self.rows_per_step).await?;
             sqlx::query("COMMIT").execute(&mut *connection).await?;
             Ok(step)
         }
@@ -125,7 +142,7 @@ enum Step {
 async fn merge_slice(
     connection: &mut SqliteConnection,
     window_rows: i64,
-    slices: i64,
+    rows_per_step: i64,
 ) -> Result<Step, sqlx::Error> {
     let (merged, mut window_end, next_sender): (i64, i64, String) =
         sqlx::query_as("SELECT merged_seq, window_end, next_sender FROM sender_order WHERE id = 1")
@@ -142,12 +159,13 @@ async fn merge_slice(
         }
         window_end = last;
     }
-    // This step's senders: the next `senders / slices` (from every sender known),
-    // up to `bound`; with no bound, every sender left.
+    // This step's senders: the next `senders / steps` (of every sender known, as many
+    // steps as the window's rows need), up to `bound`; with no bound, every one left.
     let senders: i64 = sqlx::query_scalar("SELECT senders FROM message_totals WHERE id = 1")
         .fetch_one(&mut *connection)
         .await?;
-    let per_slice = (senders + slices - 1) / slices.max(1);
+    let steps = (window_end - merged + rows_per_step - 1) / rows_per_step.max(1);
+    let per_slice = (senders + steps - 1) / steps.max(1);
     let bound: Option<String> = sqlx::query_scalar(
         "SELECT from_msisdn FROM sender_counts WHERE from_msisdn >= ? \
          ORDER BY from_msisdn LIMIT 1 OFFSET ?",
@@ -302,11 +320,11 @@ mod tests {
                 .unwrap();
         };
         store(1..10).await;
-        let mut order = SenderOrder::new(10, 2);
+        let mut order = SenderOrder::new(10, 6);
         assert!(order.due(), "it must look before it knows");
         // 9 rows wait: fewer than a window.
         let mut connection = pool.acquire().await.unwrap();
-        order.step(&mut connection).await.unwrap();
+        order.step(&mut connection, false).await.unwrap();
         assert!(!order.due());
         assert_eq!(merged(&mut connection).await, []);
         drop(connection);
@@ -315,8 +333,9 @@ mod tests {
         order.stored(3);
         assert!(order.due());
         let mut connection = pool.acquire().await.unwrap();
-        order.step(&mut connection).await.unwrap();
-        // The window is rows 1..=12; its first two senders of four are merged.
+        order.step(&mut connection, false).await.unwrap();
+        // The window is rows 1..=12, two steps of about 6 rows: its first two senders
+        // of four are merged.
         assert_eq!(progress(&mut connection).await, (0, 12, "+3".to_owned()));
         let first: Vec<(String, i64)> = (1..=12)
             .map(|n| (senders[(n as usize) % 4].to_owned(), n))
@@ -330,7 +349,7 @@ mod tests {
         store(13..15).await;
         order.stored(2);
         let mut connection = pool.acquire().await.unwrap();
-        order.step(&mut connection).await.unwrap();
+        order.step(&mut connection, false).await.unwrap();
         assert_eq!(progress(&mut connection).await, (12, 12, String::new()));
         let mut seqs: Vec<i64> = merged(&mut connection)
             .await
@@ -340,6 +359,13 @@ mod tests {
         seqs.sort_unstable();
         assert_eq!(seqs, (1..=12).collect::<Vec<_>>());
         assert!(!order.due(), "2 rows wait, fewer than a window");
+
+        // In a pause in traffic, any rows waiting are merged.
+        assert!(order.idle_work());
+        order.step(&mut connection, true).await.unwrap();
+        assert_eq!(progress(&mut connection).await, (14, 14, String::new()));
+        assert_eq!(merged(&mut connection).await.len(), 14);
+        assert!(!order.idle_work());
     }
 
     /// The writer takes merge steps between batches on its own.
@@ -370,5 +396,34 @@ mod tests {
             merged_seq >= WINDOW_ROWS || window_end >= WINDOW_ROWS,
             "no merge after {total} rows: merged {merged_seq}, window {window_end}"
         );
+    }
+
+    /// Rows fewer than a window are merged once traffic pauses.
+    #[tokio::test]
+    async fn the_writer_merges_what_waits_when_traffic_pauses() {
+        let options = StoreOptions {
+            location: DatabaseLocation::Memory,
+            synchronous: Synchronous::Full,
+            checkpoint_interval: None,
+            read_connections: 1,
+            read_timeout: None,
+            write_queue_capacity: 64,
+            write_batch_max: 64,
+        };
+        let (reader, writer) = super::super::open(None, &options, Metrics::new().writer.clone())
+            .await
+            .unwrap();
+        for outcome in join_all((0..10).map(|n| writer.submit(message(n, "+1")))).await {
+            outcome.unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let merged = progress(&mut reader.pool.acquire().await.unwrap()).await;
+            if merged == (10, 10, String::new()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not merged: {merged:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
