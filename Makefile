@@ -78,6 +78,7 @@ bench-schema:
 
 ## What each part of the SQLite schema costs ingest in instructions (valgrind's callgrind;
 ## the same count on every run, however busy the machine): MESSAGES=10000 BATCH=22.
+## Merges into the sender order start past 16,384 messages: MESSAGES=50000 counts them.
 .PHONY: bench-instructions
 bench-instructions:
 	scripts/bench-instructions.sh $(or $(MESSAGES),10000) $(or $(BATCH),22)

@@ -226,15 +226,12 @@ pub(super) fn select_page<'q>(
          m.to_msisdn AS to_msisdn, m.ts AS ts, m.text AS text, s.ts_key AS ts_key \
          FROM (SELECT seq, ts_key, message_id FROM messages_by_sender",
     );
-    let condition = |query: &mut QueryBuilder<'q, Sqlite>, q: &str| text_condition(query, q, text);
-    page_conditions(&mut select, filter, start, condition, str::to_owned);
+    conditions(&mut select, filter, start, text);
     select.push(format!(
         ") AS s JOIN messages AS m ON m.seq = s.seq \
          UNION ALL SELECT {PAGE_COLUMNS} FROM messages NOT INDEXED"
     ));
-    let condition = |query: &mut QueryBuilder<'q, Sqlite>, q: &str| text_condition(query, q, text);
-    page_conditions(&mut select, filter, start, condition, str::to_owned);
-    select.push(" AND ").push(UNMERGED);
+    unmerged_conditions(&mut select, filter, start, text);
     page_order(&mut select, limit, start);
     select
 }
@@ -244,26 +241,38 @@ pub(super) fn select_count<'q>(
     filter: &MessageFilter,
     text: &TextSearch,
 ) -> QueryBuilder<'q, Sqlite> {
+    let every_row = PageStart::Offset(0);
     let mut select = QueryBuilder::new("SELECT (SELECT COUNT(*) FROM messages_by_sender");
-    let condition = |query: &mut QueryBuilder<'q, Sqlite>, q: &str| text_condition(query, q, text);
-    page_conditions(
-        &mut select,
-        filter,
-        &PageStart::Offset(0),
-        condition,
-        str::to_owned,
-    );
+    conditions(&mut select, filter, &every_row, text);
     select.push(") + (SELECT COUNT(*) FROM messages NOT INDEXED");
-    let condition = |query: &mut QueryBuilder<'q, Sqlite>, q: &str| text_condition(query, q, text);
-    page_conditions(
-        &mut select,
-        filter,
-        &PageStart::Offset(0),
-        condition,
-        str::to_owned,
-    );
-    select.push(" AND ").push(UNMERGED).push(")");
+    unmerged_conditions(&mut select, filter, &every_row, text);
+    select.push(")");
     select
+}
+
+/// `WHERE` of the rows of `filter` from `start` on (in either table).
+fn conditions<'q>(
+    query: &mut QueryBuilder<'q, Sqlite>,
+    filter: &MessageFilter,
+    start: &PageStart,
+    text: &TextSearch,
+) {
+    debug_assert!(filter.from.is_some(), "only a sender's rows are merged");
+    let condition = |query: &mut QueryBuilder<'q, Sqlite>, q: &str| text_condition(query, q, text);
+    page_conditions(query, filter, start, condition, str::to_owned);
+}
+
+/// `WHERE` of the rows of `filter` from `start` on, among the rows of `messages` not
+/// merged yet.
+fn unmerged_conditions<'q>(
+    query: &mut QueryBuilder<'q, Sqlite>,
+    filter: &MessageFilter,
+    start: &PageStart,
+    text: &TextSearch,
+) {
+    // The sender's condition comes first, so there is a `WHERE` to extend.
+    conditions(query, filter, start, text);
+    query.push(" AND ").push(UNMERGED);
 }
 
 #[cfg(test)]
@@ -274,6 +283,7 @@ mod tests {
     use crate::config::{DatabaseLocation, Synchronous};
     use crate::message::Message;
     use crate::metrics::Metrics;
+    use crate::store::writer::WriteQueue;
     use crate::store::StoreOptions;
     use crate::timestamp::Timestamp;
 
@@ -368,21 +378,26 @@ mod tests {
         assert!(!order.idle_work());
     }
 
-    /// The writer takes merge steps between batches on its own.
-    #[tokio::test]
-    async fn the_writer_merges_once_a_window_of_rows_waits() {
+    /// An in-memory store and its writer, taking batches of up to `batch_max`.
+    async fn memory_store(batch_max: usize) -> (super::super::SqliteReader, WriteQueue) {
         let options = StoreOptions {
             location: DatabaseLocation::Memory,
             synchronous: Synchronous::Full,
             checkpoint_interval: None,
             read_connections: 1,
             read_timeout: None,
-            write_queue_capacity: 1024,
-            write_batch_max: 256,
+            write_queue_capacity: batch_max,
+            write_batch_max: batch_max,
         };
-        let (reader, writer) = super::super::open(None, &options, Metrics::new().writer.clone())
+        super::super::open(None, &options, Metrics::new().writer.clone())
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The writer takes merge steps between batches on its own.
+    #[tokio::test]
+    async fn the_writer_merges_once_a_window_of_rows_waits() {
+        let (reader, writer) = memory_store(1024).await;
         let total = usize::try_from(WINDOW_ROWS).unwrap() + 1024;
         for chunk in (0..total).collect::<Vec<_>>().chunks(1024) {
             let sent = chunk.iter().map(|&n| writer.submit(message(n, "+1")));
@@ -401,18 +416,7 @@ mod tests {
     /// Rows fewer than a window are merged once traffic pauses.
     #[tokio::test]
     async fn the_writer_merges_what_waits_when_traffic_pauses() {
-        let options = StoreOptions {
-            location: DatabaseLocation::Memory,
-            synchronous: Synchronous::Full,
-            checkpoint_interval: None,
-            read_connections: 1,
-            read_timeout: None,
-            write_queue_capacity: 64,
-            write_batch_max: 64,
-        };
-        let (reader, writer) = super::super::open(None, &options, Metrics::new().writer.clone())
-            .await
-            .unwrap();
+        let (reader, writer) = memory_store(64).await;
         for outcome in join_all((0..10).map(|n| writer.submit(message(n, "+1")))).await {
             outcome.unwrap();
         }
