@@ -72,6 +72,8 @@ pub struct WriterMetrics {
     pub queue_depth: IntGauge,
     /// SQLite's `fdatasync` of the WAL that makes committed batches durable.
     pub wal_sync_latency_ms: Histogram,
+    /// SQLite: rows not merged into the `(from, ts)` order yet, which `from` reads scan.
+    pub sender_order_unmerged_rows: IntGauge,
 }
 
 impl WriterMetrics {
@@ -139,6 +141,11 @@ impl Metrics {
                 .buckets(LATENCY_BUCKETS_MS.to_vec()),
             )
             .expect("valid metric"),
+            sender_order_unmerged_rows: IntGauge::new(
+                "webhook_sender_order_unmerged_rows",
+                "SQLite: stored rows not yet merged into the sender order; from reads scan them.",
+            )
+            .expect("valid metric"),
         };
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -148,6 +155,7 @@ impl Metrics {
             Box::new(writer.commit_latency_ms.clone()),
             Box::new(writer.queue_depth.clone()),
             Box::new(writer.wal_sync_latency_ms.clone()),
+            Box::new(writer.sender_order_unmerged_rows.clone()),
         ] {
             registry
                 .register(collector)

@@ -12,6 +12,7 @@
 use std::collections::HashSet;
 use std::time::SystemTime;
 
+use prometheus::IntGauge;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteQueryResult;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
@@ -44,6 +45,8 @@ pub(super) struct SqliteCommitter {
     /// The connection kept between batches; `None` before the first and after a failure.
     kept: Option<PoolConnection<Sqlite>>,
     sender_order: SenderOrder,
+    /// Shows the rows not merged into the sender order yet, as last known.
+    unmerged_rows: IntGauge,
 }
 
 impl SqliteCommitter {
@@ -52,6 +55,7 @@ impl SqliteCommitter {
         keep_connection: bool,
         after_failure: AfterFailure,
         checkpointer: Option<Checkpointer>,
+        unmerged_rows: IntGauge,
     ) -> Self {
         Self {
             pool,
@@ -60,6 +64,7 @@ impl SqliteCommitter {
             checkpointer,
             kept: None,
             sender_order: SenderOrder::default(),
+            unmerged_rows,
         }
     }
 
@@ -67,6 +72,12 @@ impl SqliteCommitter {
         match self.kept.take() {
             Some(connection) => Ok(connection),
             None => self.pool.acquire().await,
+        }
+    }
+
+    fn show_unmerged_rows(&self) {
+        if let Some(rows) = self.sender_order.unmerged() {
+            self.unmerged_rows.set(rows.max(0));
         }
     }
 
@@ -88,6 +99,7 @@ impl Committer for SqliteCommitter {
         if let Ok(outcomes) = &outcome {
             let created = outcomes.iter().filter(|o| **o == InsertOutcome::Created);
             self.sender_order.stored(created.count());
+            self.show_unmerged_rows();
             if let Some(checkpointer) = &self.checkpointer {
                 checkpointer.committed();
             }
@@ -115,6 +127,7 @@ impl Committer for SqliteCommitter {
             recover(&mut connection, self.after_failure).await;
         }
         self.done_with(connection, stepped.is_err());
+        self.show_unmerged_rows();
     }
 
     fn idle_work(&self) -> bool {
@@ -391,10 +404,37 @@ mod tests {
         }
     }
 
+    /// `webhook_sender_order_unmerged_rows` follows the rows stored and merged.
+    #[tokio::test]
+    async fn the_committer_shows_the_rows_not_merged_into_the_sender_order() {
+        let (pool, _folder) = database(AfterFailure::Reconnect).await;
+        let unmerged = IntGauge::new("unmerged", "rows").unwrap();
+        let mut committer =
+            SqliteCommitter::new(pool, true, AfterFailure::Reconnect, None, unmerged.clone());
+        let batch = [pending("a", "a"), pending("b", "b"), pending("c", "c")];
+        committer.commit(&batch).await.unwrap();
+        // Fewer rows than a window: the step only looks.
+        committer.maintain(false).await;
+        assert_eq!(unmerged.get(), 3);
+        committer.commit(&[pending("d", "d")]).await.unwrap();
+        assert_eq!(unmerged.get(), 4);
+        // A pause in traffic: they are merged.
+        assert!(committer.idle_work());
+        committer.maintain(true).await;
+        assert_eq!(unmerged.get(), 0);
+        assert!(!committer.idle_work());
+    }
+
     #[tokio::test]
     async fn on_a_file_the_committer_keeps_its_connection_until_a_commit_fails() {
         let (pool, folder) = database(AfterFailure::Reconnect).await;
-        let mut committer = SqliteCommitter::new(pool.clone(), true, AfterFailure::Reconnect, None);
+        let mut committer = SqliteCommitter::new(
+            pool.clone(),
+            true,
+            AfterFailure::Reconnect,
+            None,
+            IntGauge::new("unmerged", "rows").unwrap(),
+        );
         assert_eq!(
             committer.commit(&[pending("a", "a")]).await.unwrap(),
             [Created]

@@ -151,7 +151,13 @@ pub(super) async fn open(
         (Some(connect), Some(interval)) => Some(Checkpointer::start(connect, interval).await?),
         _ => None,
     };
-    let committer = SqliteCommitter::new(write_pool, file.is_some(), after_failure, checkpointer);
+    let committer = SqliteCommitter::new(
+        write_pool,
+        file.is_some(),
+        after_failure,
+        checkpointer,
+        metrics.sender_order_unmerged_rows.clone(),
+    );
     let writer = WriteQueue::start(
         committer,
         durability,

@@ -76,6 +76,11 @@ impl SenderOrder {
         }
     }
 
+    /// Rows not merged yet (those a `from` read scans), as last known.
+    pub fn unmerged(&self) -> Option<i64> {
+        self.unmerged
+    }
+
     /// Whether [`SenderOrder::step`] has work (or must look whether it has).
     pub fn due(&self) -> bool {
         self.due_with(self.window_rows)
@@ -112,7 +117,10 @@ impl SenderOrder {
         }
         .await;
         match stepped {
-            Ok(Step::Merging) => self.merging = true,
+            Ok(Step::Merging { unmerged }) => {
+                self.merging = true;
+                self.unmerged = Some(unmerged);
+            }
             Ok(Step::Idle { unmerged }) => {
                 self.merging = false;
                 self.unmerged = Some(unmerged);
@@ -134,8 +142,9 @@ impl SenderOrder {
 enum Step {
     /// No merge under way; this many rows wait for the next.
     Idle { unmerged: i64 },
-    /// More senders of the merge under way are left.
-    Merging,
+    /// More senders of the merge under way are left; rows from the start of the merge
+    /// on wait.
+    Merging { unmerged: i64 },
 }
 
 /// The body of a step, inside its transaction.
@@ -191,7 +200,13 @@ async fn merge_slice(
     insert.push(" ORDER BY from_msisdn, ts_key, message_id");
     insert.build().execute(&mut *connection).await?;
     let (merged, next_sender, step) = match bound {
-        Some(bound) => (merged, bound, Step::Merging),
+        Some(bound) => (
+            merged,
+            bound,
+            Step::Merging {
+                unmerged: last - merged,
+            },
+        ),
         None => (
             window_end,
             String::new(),
