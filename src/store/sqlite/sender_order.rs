@@ -111,40 +111,34 @@ impl SenderOrder {
             sqlx::query("BEGIN IMMEDIATE")
                 .execute(&mut *connection)
                 .await?;
-            let step = merge_slice(connection, window_rows, self.rows_per_step).await?;
+            let progress = merge_slice(connection, window_rows, self.rows_per_step).await?;
             sqlx::query("COMMIT").execute(&mut *connection).await?;
-            Ok(step)
+            Ok(progress)
         }
         .await;
         match stepped {
-            Ok(Step::Merging { unmerged }) => {
-                self.merging = true;
-                self.unmerged = Some(unmerged);
-            }
-            Ok(Step::Idle { unmerged }) => {
-                self.merging = false;
-                self.unmerged = Some(unmerged);
+            Ok(progress) => {
+                self.merging = progress.merging;
+                self.unmerged = Some(progress.unmerged);
+                self.retry_at = None;
+                Ok(())
             }
             Err(error) => {
                 self.merging = false;
                 self.unmerged = None;
                 self.retry_at = Some(Instant::now() + RETRY_AFTER);
-                return Err(error);
+                Err(error)
             }
         }
-        self.retry_at = None;
-        Ok(())
     }
 }
 
-/// What is left after a step.
-#[derive(Debug, PartialEq, Eq)]
-enum Step {
-    /// No merge under way; this many rows wait for the next.
-    Idle { unmerged: i64 },
-    /// More senders of the merge under way are left; rows from the start of the merge
-    /// on wait.
-    Merging { unmerged: i64 },
+/// Where the merge stands after a step.
+struct Progress {
+    /// A merge is under way: more of its senders are left.
+    merging: bool,
+    /// Rows after `merged_seq`: those a `from` read scans.
+    unmerged: i64,
 }
 
 /// The body of a step, inside its transaction.
@@ -152,7 +146,7 @@ async fn merge_slice(
     connection: &mut SqliteConnection,
     window_rows: i64,
     rows_per_step: i64,
-) -> Result<Step, sqlx::Error> {
+) -> Result<Progress, sqlx::Error> {
     let (merged, mut window_end, next_sender): (i64, i64, String) =
         sqlx::query_as("SELECT merged_seq, window_end, next_sender FROM sender_order WHERE id = 1")
             .fetch_one(&mut *connection)
@@ -162,7 +156,8 @@ async fn merge_slice(
         .await?;
     if window_end <= merged {
         if last - merged < window_rows {
-            return Ok(Step::Idle {
+            return Ok(Progress {
+                merging: false,
                 unmerged: last - merged,
             });
         }
@@ -199,21 +194,11 @@ async fn merge_slice(
     }
     insert.push(" ORDER BY from_msisdn, ts_key, message_id");
     insert.build().execute(&mut *connection).await?;
-    let (merged, next_sender, step) = match bound {
-        Some(bound) => (
-            merged,
-            bound,
-            Step::Merging {
-                unmerged: last - merged,
-            },
-        ),
-        None => (
-            window_end,
-            String::new(),
-            Step::Idle {
-                unmerged: last - window_end,
-            },
-        ),
+    let merging = bound.is_some();
+    // With no senders left, the window is merged in full.
+    let (merged, next_sender) = match bound {
+        Some(bound) => (merged, bound),
+        None => (window_end, String::new()),
     };
     sqlx::query(
         "UPDATE sender_order SET merged_seq = ?, window_end = ?, next_sender = ? WHERE id = 1",
@@ -223,7 +208,10 @@ async fn merge_slice(
     .bind(next_sender)
     .execute(&mut *connection)
     .await?;
-    Ok(step)
+    Ok(Progress {
+        merging,
+        unmerged: last - merged,
+    })
 }
 
 /// `SELECT` of the page of `filter` (which names a sender) that starts at `start`:
