@@ -16,7 +16,7 @@ schema_variants=(
 )
 # Single indexes, for a finer breakdown.
 schema_single_indexes=(
-    "without the top-senders index|DROP INDEX sender_counts_by_rank;"
+    "without the top-senders table|DROP TRIGGER sender_counts_rank_new; DROP TRIGGER sender_counts_rank_grown;"
     "without the (from, ts) order|$drop_sender_order"
     "without the (ts) index|DROP INDEX messages_by_ts;"
 )

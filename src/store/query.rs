@@ -12,7 +12,8 @@ pub(super) const TIME_SPAN: &str = "SELECT \
     (SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1), \
     (SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1)";
 
-/// The top senders of `/stats`: the 10 largest counts, ties by `from` ascending.
+/// The top senders of `/stats`: the 10 largest counts, ties by `from` ascending (from
+/// an index of the counts; SQLite keeps the ten in a table of their own instead).
 pub(super) const TOP_SENDER_COUNTS: &str = "SELECT from_msisdn, count FROM sender_counts \
     ORDER BY count DESC, from_msisdn ASC LIMIT 10";
 

@@ -251,7 +251,8 @@ mod tests {
     /// Messages stored before migration 0005 (which made the trigram index contentless
     /// and keyed by `seq`) keep their rowids as `seq`, their aggregates, and are found
     /// by the index afterwards; so are new ones, also after a VACUUM. Those stored before
-    /// migration 0008 are in the sender order it made.
+    /// migration 0008 are in the sender order it made, and their senders in the top ten
+    /// of migration 0009.
     #[tokio::test]
     async fn messages_stored_before_the_contentless_index_are_found_by_it() {
         let folder = tempfile::tempdir().unwrap();
@@ -372,6 +373,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(totals, (5, 1));
+        // Migration 0009 ranked the senders it found; the trigger counted the newer row.
+        let top: Vec<(String, i64)> =
+            sqlx::query_as("SELECT from_msisdn, -rank_count FROM top_senders WHERE rank_count < 0")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(top, [("+1".to_owned(), 5)]);
 
         sqlx::query("VACUUM").execute(&pool).await.unwrap();
         assert_eq!(found().await, expected);

@@ -7,7 +7,10 @@
 //! any, in a pause in traffic), it merges them in sender order, one range of senders
 //! per transaction (about [`ROWS_PER_STEP`] rows each), so a leaf takes all of its
 //! sender's new entries in one write and no single transaction holds up the webhooks
-//! for long. The table `sender_order` says how far the merge has come, and reads take
+//! for long. The first step copies the window, sorted, into a table of the write
+//! connection's own (`temp.sender_window`), and each step reads its senders from there,
+//! rather than every step scanning the whole window of `messages` for its own. The
+//! table `sender_order` says how far the merge has come, and reads take
 //! the rest from `messages` itself ([`UNMERGED`]: a scan of at most about
 //! `2 × WINDOW_ROWS` of the newest rows, by rowid). Both change in one transaction, so
 //! a read sees every row exactly once.
@@ -26,8 +29,8 @@ use crate::store::{MessageFilter, PageStart};
 const WINDOW_ROWS: i64 = 16_384;
 
 /// Rows a merge step takes, about: each step takes the rows of one range of senders,
-/// and the senders are split in as many ranges as the rows need. Each window row is
-/// read once per step; a step holds up the webhooks for its duration (6–14 ms here).
+/// and the senders are split in as many ranges as the rows need. A step holds up the
+/// webhooks for its duration.
 const ROWS_PER_STEP: i64 = 2_048;
 
 /// How long the writer leaves the merge alone after it failed.
@@ -178,27 +181,27 @@ async fn merge_slice(
     .bind(per_slice.max(1))
     .fetch_optional(&mut *connection)
     .await?;
+    load_window(connection, merged, window_end, &next_sender).await?;
     let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO messages_by_sender (from_msisdn, ts_key, message_id, text_folded, seq) \
-         SELECT from_msisdn, ts_key, message_id, text_folded, seq FROM messages NOT INDEXED \
-         WHERE seq > ",
+         SELECT from_msisdn, ts_key, message_id, text_folded, seq FROM temp.sender_window \
+         WHERE from_msisdn >= ",
     );
-    insert
-        .push_bind(merged)
-        .push(" AND seq <= ")
-        .push_bind(window_end)
-        .push(" AND from_msisdn >= ")
-        .push_bind(next_sender);
+    insert.push_bind(next_sender);
     if let Some(bound) = &bound {
         insert.push(" AND from_msisdn < ").push_bind(bound.clone());
     }
-    insert.push(" ORDER BY from_msisdn, ts_key, message_id");
     insert.build().execute(&mut *connection).await?;
     let merging = bound.is_some();
     // With no senders left, the window is merged in full.
     let (merged, next_sender) = match bound {
         Some(bound) => (merged, bound),
-        None => (window_end, String::new()),
+        None => {
+            sqlx::query("DELETE FROM temp.sender_window")
+                .execute(&mut *connection)
+                .await?;
+            (window_end, String::new())
+        }
     };
     sqlx::query(
         "UPDATE sender_order SET merged_seq = ?, window_end = ?, next_sender = ? WHERE id = 1",
@@ -212,6 +215,65 @@ async fn merge_slice(
         merging,
         unmerged: last - merged,
     })
+}
+
+/// Makes `temp.sender_window` a sorted copy of the window's rows not merged yet
+/// (`merged < seq <= window_end`, sender from `next_sender` on), unless it holds the
+/// window already. Each step then reads its range of senders from the copy, instead
+/// of scanning the whole window of `messages` again. The copy belongs to the write
+/// connection and to its transactions: a step rolled back leaves it as it was, and a
+/// new connection (after a failure) makes it anew.
+async fn load_window(
+    connection: &mut SqliteConnection,
+    merged: i64,
+    window_end: i64,
+    next_sender: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS sender_window ( \
+             from_msisdn TEXT NOT NULL, ts_key TEXT NOT NULL, message_id TEXT NOT NULL, \
+             text_folded TEXT, seq INTEGER NOT NULL, \
+             PRIMARY KEY (from_msisdn, ts_key, message_id)) WITHOUT ROWID",
+    )
+    .execute(&mut *connection)
+    .await?;
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS sender_window_of ( \
+             id INTEGER PRIMARY KEY CHECK (id = 1), \
+             merged_seq INTEGER NOT NULL, window_end INTEGER NOT NULL)",
+    )
+    .execute(&mut *connection)
+    .await?;
+    let loaded: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM temp.sender_window_of WHERE merged_seq = ? AND window_end = ?",
+    )
+    .bind(merged)
+    .bind(window_end)
+    .fetch_optional(&mut *connection)
+    .await?;
+    if loaded.is_some() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM temp.sender_window")
+        .execute(&mut *connection)
+        .await?;
+    // Sorted first, so that the copy's b-tree grows at its end.
+    sqlx::query(
+        "INSERT INTO temp.sender_window (from_msisdn, ts_key, message_id, text_folded, seq) \
+         SELECT from_msisdn, ts_key, message_id, text_folded, seq FROM messages NOT INDEXED \
+         WHERE seq > ? AND seq <= ? AND from_msisdn >= ?",
+    )
+    .bind(merged)
+    .bind(window_end)
+    .bind(next_sender)
+    .execute(&mut *connection)
+    .await?;
+    sqlx::query("INSERT OR REPLACE INTO temp.sender_window_of VALUES (1, ?, ?)")
+        .bind(merged)
+        .bind(window_end)
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
 }
 
 /// `SELECT` of the page of `filter` (which names a sender) that starts at `start`:
@@ -379,6 +441,62 @@ mod tests {
         assert_eq!(progress(&mut connection).await, (14, 14, String::new()));
         assert_eq!(merged(&mut connection).await.len(), 14);
         assert!(!order.idle_work());
+    }
+
+    /// The steps of a merge read their senders from a sorted copy of the window. A
+    /// new write connection (after a failure) has none, and makes it anew from the
+    /// senders not merged yet: every row ends up merged exactly once.
+    #[tokio::test]
+    async fn a_merge_goes_on_from_a_fresh_copy_of_the_window_on_a_new_connection() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        super::super::MIGRATOR.run(&pool).await.unwrap();
+        let senders = ["+1", "+2", "+3", "+4"];
+        let messages: Vec<Message> = (1..=12)
+            .map(|n| message(n, senders[n % senders.len()]))
+            .collect();
+        let mut connection = pool.acquire().await.unwrap();
+        super::super::insert_messages(&mut connection, &messages, "c")
+            .await
+            .unwrap();
+        // Four steps of about 3 rows: one sender each.
+        let mut order = SenderOrder::new(12, 3);
+        let copied = async |connection: &mut SqliteConnection| -> i64 {
+            sqlx::query_scalar("SELECT COUNT(*) FROM temp.sender_window")
+                .fetch_one(connection)
+                .await
+                .unwrap()
+        };
+        order.step(&mut connection, false).await.unwrap();
+        assert_eq!(progress(&mut connection).await, (0, 12, "+2".to_owned()));
+        assert_eq!(
+            copied(&mut connection).await,
+            12,
+            "the whole window, copied"
+        );
+        order.step(&mut connection, false).await.unwrap();
+        assert_eq!(progress(&mut connection).await, (0, 12, "+3".to_owned()));
+
+        // As on a new connection: no copy.
+        sqlx::query("DROP TABLE temp.sender_window; DROP TABLE temp.sender_window_of")
+            .execute(&mut *connection)
+            .await
+            .unwrap();
+        order.step(&mut connection, false).await.unwrap();
+        assert_eq!(progress(&mut connection).await, (0, 12, "+4".to_owned()));
+        assert_eq!(copied(&mut connection).await, 6, "the senders left, copied");
+        order.step(&mut connection, false).await.unwrap();
+        assert_eq!(progress(&mut connection).await, (12, 12, String::new()));
+        assert_eq!(copied(&mut connection).await, 0, "emptied once merged");
+        let mut rows = merged(&mut connection).await;
+        rows.sort_unstable_by_key(|(_, seq)| *seq);
+        let expected: Vec<(String, i64)> = (1..=12)
+            .map(|n| (senders[n % senders.len()].to_owned(), n as i64))
+            .collect();
+        assert_eq!(rows, expected);
     }
 
     /// An in-memory store and its writer, taking batches of up to `batch_max`.
