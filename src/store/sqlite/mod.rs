@@ -58,8 +58,8 @@ fn connect_options(path: &Path) -> SqliteConnectOptions {
 /// programs, which insert exactly as the writer does (`examples/schemacost.rs`).
 pub fn write_connect_options(path: &Path) -> SqliteConnectOptions {
     connect_options(path)
-        // Statement journals and RETURNING's buffer stay in memory instead of a
-        // temporary file created per statement.
+        // Statement journals, RETURNING's buffer and the sender order's copy of the
+        // window being merged stay in memory instead of in temporary files.
         .pragma("temp_store", "MEMORY")
         // The writer checkpoints (copies the WAL into the database, two fsyncs) every
         // 160 MB of WAL rather than every 4 MB: pages rewritten by many batches are
