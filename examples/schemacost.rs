@@ -21,7 +21,8 @@ use webhook_inbox::config::{DatabaseLocation, Synchronous};
 use webhook_inbox::message::Message;
 use webhook_inbox::metrics::Metrics;
 use webhook_inbox::store::{
-    insert_sqlite_messages, sqlite_write_connect_options, SqliteSenderOrder, Store, StoreOptions,
+    insert_sqlite_messages, sqlite_write_connect_options, SqliteSenderOrder, SqliteWindowCopy,
+    Store, StoreOptions,
 };
 use webhook_inbox::timestamp::Timestamp;
 
@@ -112,7 +113,9 @@ async fn run(options: Options) -> Result<(), sqlx::Error> {
         // Between batches, as the writer does.
         sender_order.stored(inserted.rows_affected() as usize);
         if sender_order.due() {
-            sender_order.step(&mut connection, false).await?;
+            sender_order
+                .step(&mut connection, false, SqliteWindowCopy::Inline)
+                .await?;
         }
     }
     let took = started.elapsed();

@@ -26,7 +26,7 @@ use crate::timestamp::Timestamp;
 pub use cursor::Cursor;
 pub use sqlite::insert_messages as insert_sqlite_messages;
 pub use sqlite::write_connect_options as sqlite_write_connect_options;
-pub use sqlite::SenderOrder as SqliteSenderOrder;
+pub use sqlite::{SenderOrder as SqliteSenderOrder, WindowCopy as SqliteWindowCopy};
 use writer::WriteQueue;
 pub use writer::WriterMetrics;
 

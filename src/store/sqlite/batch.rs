@@ -16,9 +16,10 @@ use prometheus::IntGauge;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteQueryResult;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use tokio::task::JoinHandle;
 
 use super::checkpoint::Checkpointer;
-use super::sender_order::SenderOrder;
+use super::sender_order::{copy_window, SenderOrder, Window, WindowCopy};
 use crate::message::Message;
 use crate::store::writer::{Committer, Pending};
 use crate::store::{fold_case, InsertOutcome};
@@ -45,8 +46,93 @@ pub(super) struct SqliteCommitter {
     /// The connection kept between batches; `None` before the first and after a failure.
     kept: Option<PoolConnection<Sqlite>>,
     sender_order: SenderOrder,
+    /// A connection of its own for the merge steps, on a database file: the copy of a
+    /// window is made there while the writer goes on with its batches (`None` in
+    /// memory, where the one connection serves everything, and the first step copies).
+    merges: Option<Merges>,
     /// Shows the rows not merged into the sender order yet, as last known.
     unmerged_rows: IntGauge,
+}
+
+/// The merge steps' connection, and the copy of a window being made on it.
+pub(super) struct Merges {
+    pool: SqlitePool,
+    /// The connection kept between steps; `None` while a copy holds it, and after a
+    /// failure.
+    kept: Option<PoolConnection<Sqlite>>,
+    copying: Option<JoinHandle<Copied>>,
+}
+
+/// A copy made: the connection it was made on, and whether it was.
+type Copied = (PoolConnection<Sqlite>, Result<(), sqlx::Error>);
+
+impl Merges {
+    pub(super) fn new(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            kept: None,
+            copying: None,
+        }
+    }
+
+    /// The next step of `order`, unless the copy of its window is still being made.
+    /// A step that finds no copy starts making one, and returns.
+    async fn step(&mut self, order: &mut SenderOrder, idle: bool) -> Result<(), sqlx::Error> {
+        if let Some(copying) = &self.copying {
+            if !copying.is_finished() {
+                return Ok(());
+            }
+        }
+        if let Some(copying) = self.copying.take() {
+            match copying.await {
+                Ok((connection, Ok(()))) => self.kept = Some(connection),
+                Ok((mut connection, Err(error))) => {
+                    connection.close_on_drop();
+                    order.failed();
+                    return Err(error);
+                }
+                Err(panicked) => {
+                    order.failed();
+                    return Err(sqlx::Error::WorkerCrashed).inspect_err(|_| {
+                        tracing::error!(error = %panicked, "copying the window to merge failed");
+                    });
+                }
+            }
+        }
+        let mut connection = match self.kept.take() {
+            Some(connection) => connection,
+            None => self.pool.acquire().await?,
+        };
+        match order.step(&mut connection, idle, WindowCopy::Ahead).await {
+            Ok(None) => {
+                self.kept = Some(connection);
+                Ok(())
+            }
+            Ok(Some(window)) => {
+                self.copying = Some(tokio::spawn(copy(connection, window)));
+                Ok(())
+            }
+            Err(error) => {
+                recover(&mut connection, AfterFailure::Reconnect).await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn close(&mut self) {
+        if let Some(copying) = self.copying.take() {
+            copying.abort();
+            let _ = copying.await;
+        }
+        self.kept = None;
+        self.pool.close().await;
+    }
+}
+
+/// Makes the copy of `window` on `connection`, and gives the connection back.
+async fn copy(mut connection: PoolConnection<Sqlite>, window: Window) -> Copied {
+    let copied = copy_window(&mut connection, &window).await;
+    (connection, copied)
 }
 
 impl SqliteCommitter {
@@ -55,6 +141,7 @@ impl SqliteCommitter {
         keep_connection: bool,
         after_failure: AfterFailure,
         checkpointer: Option<Checkpointer>,
+        merges: Option<Merges>,
         unmerged_rows: IntGauge,
     ) -> Self {
         Self {
@@ -64,6 +151,7 @@ impl SqliteCommitter {
             checkpointer,
             kept: None,
             sender_order: SenderOrder::default(),
+            merges,
             unmerged_rows,
         }
     }
@@ -73,6 +161,21 @@ impl SqliteCommitter {
             Some(connection) => Ok(connection),
             None => self.pool.acquire().await,
         }
+    }
+
+    /// A merge step on the write connection, which makes the copy of a new window in
+    /// the step (a database in memory).
+    async fn step_on_write_connection(&mut self, idle: bool) -> Result<(), sqlx::Error> {
+        let mut connection = self.connection().await?;
+        let stepped = self
+            .sender_order
+            .step(&mut connection, idle, WindowCopy::Inline)
+            .await;
+        if stepped.is_err() {
+            recover(&mut connection, self.after_failure).await;
+        }
+        self.done_with(connection, stepped.is_err());
+        stepped.map(drop)
     }
 
     fn show_unmerged_rows(&self) {
@@ -117,16 +220,14 @@ impl Committer for SqliteCommitter {
         if !due {
             return;
         }
-        let Ok(mut connection) = self.connection().await else {
-            return;
+        let stepped = match &mut self.merges {
+            Some(merges) => merges.step(&mut self.sender_order, idle).await,
+            None => self.step_on_write_connection(idle).await,
         };
-        let stepped = self.sender_order.step(&mut connection, idle).await;
         if let Err(error) = &stepped {
             // Reads stay exact (they scan what is not merged); only slower.
             tracing::warn!(error = %error, "merging rows into the sender order failed; retrying in a second");
-            recover(&mut connection, self.after_failure).await;
         }
-        self.done_with(connection, stepped.is_err());
         self.show_unmerged_rows();
     }
 
@@ -157,6 +258,9 @@ impl Committer for SqliteCommitter {
     async fn close(mut self) {
         // Back to the pool, which waits for it to come back before closing.
         self.kept = None;
+        if let Some(merges) = &mut self.merges {
+            merges.close().await;
+        }
         if let Some(checkpointer) = &mut self.checkpointer {
             checkpointer.stop().await;
         }
@@ -404,13 +508,26 @@ mod tests {
         }
     }
 
-    /// `webhook_sender_order_unmerged_rows` follows the rows stored and merged.
+    /// `webhook_sender_order_unmerged_rows` follows the rows stored and merged, with
+    /// the merge steps on a connection of their own, as on every database file: the
+    /// first step in a pause starts the copy of the window, a later one merges it.
     #[tokio::test]
     async fn the_committer_shows_the_rows_not_merged_into_the_sender_order() {
-        let (pool, _folder) = database(AfterFailure::Reconnect).await;
+        let (pool, folder) = database(AfterFailure::Reconnect).await;
+        let merges = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(super::super::write_connect_options(
+                &folder.path().join("batch.db"),
+            ));
         let unmerged = IntGauge::new("unmerged", "rows").unwrap();
-        let mut committer =
-            SqliteCommitter::new(pool, true, AfterFailure::Reconnect, None, unmerged.clone());
+        let mut committer = SqliteCommitter::new(
+            pool,
+            true,
+            AfterFailure::Reconnect,
+            None,
+            Some(Merges::new(merges)),
+            unmerged.clone(),
+        );
         let batch = [pending("a", "a"), pending("b", "b"), pending("c", "c")];
         committer.commit(&batch).await.unwrap();
         // Fewer rows than a window: the step only looks.
@@ -418,11 +535,28 @@ mod tests {
         assert_eq!(unmerged.get(), 3);
         committer.commit(&[pending("d", "d")]).await.unwrap();
         assert_eq!(unmerged.get(), 4);
-        // A pause in traffic: they are merged.
+        // A pause in traffic: they are merged, once their copy is made.
         assert!(committer.idle_work());
-        committer.maintain(true).await;
-        assert_eq!(unmerged.get(), 0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while unmerged.get() != 0 {
+            assert!(std::time::Instant::now() < deadline, "not merged");
+            committer.maintain(true).await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         assert!(!committer.idle_work());
+        // Batches went on while the copy was made: the writer kept its connection.
+        committer.commit(&[pending("e", "e")]).await.unwrap();
+        let mut reader = SqliteConnectOptions::new()
+            .filename(folder.path().join("batch.db"))
+            .connect()
+            .await
+            .unwrap();
+        let merged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages_by_sender")
+            .fetch_one(&mut reader)
+            .await
+            .unwrap();
+        assert_eq!((merged, unmerged.get()), (4, 1));
+        committer.close().await;
     }
 
     #[tokio::test]
@@ -432,6 +566,7 @@ mod tests {
             pool.clone(),
             true,
             AfterFailure::Reconnect,
+            None,
             None,
             IntGauge::new("unmerged", "rows").unwrap(),
         );

@@ -19,9 +19,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use batch::insert_messages;
-use batch::{AfterFailure, SqliteCommitter};
+use batch::{AfterFailure, Merges, SqliteCommitter};
 use checkpoint::Checkpointer;
-pub use sender_order::SenderOrder;
+pub use sender_order::{SenderOrder, WindowCopy};
 
 use super::wal_sync::Durability;
 use super::writer::{WriteQueue, WriterMetrics};
@@ -93,7 +93,7 @@ pub(super) async fn open(
     options: &StoreOptions,
     metrics: WriterMetrics,
 ) -> Result<(SqliteReader, WriteQueue), sqlx::Error> {
-    let (write_pool, read_pool, durability, after_failure, file_connect) = match file {
+    let (write_pool, read_pool, merges, durability, after_failure, file_connect) = match file {
         None => {
             // Every connection to `:memory:` would be a new, empty database, and
             // the database lives only while a connection is open: one connection,
@@ -109,6 +109,7 @@ pub(super) async fn open(
             (
                 pool.clone(),
                 pool,
+                None,
                 Durability::AtCommit,
                 AfterFailure::RollBack,
                 None,
@@ -135,12 +136,27 @@ pub(super) async fn open(
                 .max_connections(options.read_connections)
                 .connect_with(read_connect_options(path))
                 .await?;
+            // The merge steps' own connection (the sender order), opened when the
+            // first merge is due.
+            let merge_pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_lazy_with(write_connect_options(path));
             let durability = match options.synchronous {
                 Synchronous::Full => Durability::SyncWal(wal_path(path)),
                 Synchronous::Normal => Durability::AtCommit,
             };
             let reconnect = AfterFailure::Reconnect;
-            (write_pool, read_pool, durability, reconnect, Some(connect))
+            let merges = Some(Merges::new(merge_pool));
+            (
+                write_pool,
+                read_pool,
+                merges,
+                durability,
+                reconnect,
+                Some(connect),
+            )
         }
     };
     MIGRATOR.run(&write_pool).await?;
@@ -156,6 +172,7 @@ pub(super) async fn open(
         file.is_some(),
         after_failure,
         checkpointer,
+        merges,
         metrics.sender_order_unmerged_rows.clone(),
     );
     let writer = WriteQueue::start(

@@ -7,7 +7,7 @@ use sqlx::sqlite::SqlitePoolOptions;
 use super::count::{count_rows, TextSearch};
 use super::insert_messages;
 use super::reads::page;
-use super::sender_order::SenderOrder;
+use super::sender_order::{SenderOrder, WindowCopy};
 use crate::message::Message;
 use crate::store::{fold_case, MessageFilter, PageStart};
 use crate::timestamp::Timestamp;
@@ -105,7 +105,10 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
                 insert_messages(&mut connection, batch, "c").await.unwrap();
             }
             for _ in 0..steps {
-                sender_order.step(&mut connection, false).await.unwrap();
+                sender_order
+                    .step(&mut connection, false, WindowCopy::Inline)
+                    .await
+                    .unwrap();
             }
         }
         check_queries(&store, stored, &mut random, round).await;

@@ -101,20 +101,23 @@ impl SenderOrder {
         self.merging || self.unmerged.is_none_or(|rows| rows >= window_rows)
     }
 
-    /// One transaction on the write connection: starts a merge if enough rows wait
-    /// (any row, when `idle`), and merges the next range of senders of the merge under
-    /// way. After an error the transaction may still be open: the caller rolls it back.
+    /// One transaction: starts a merge if enough rows wait (any row, when `idle`), and
+    /// merges the next range of senders of the merge under way. With [`WindowCopy::Ahead`],
+    /// a step that finds no copy of its window merges nothing and returns the window,
+    /// for the caller to copy ([`copy_window`]) on the same connection before the next
+    /// step. After an error the transaction may still be open: the caller rolls it back.
     pub async fn step(
         &mut self,
         connection: &mut SqliteConnection,
         idle: bool,
-    ) -> Result<(), sqlx::Error> {
+        copy: WindowCopy,
+    ) -> Result<Option<Window>, sqlx::Error> {
         let window_rows = if idle { 1 } else { self.window_rows };
         let stepped = async {
             sqlx::query("BEGIN IMMEDIATE")
                 .execute(&mut *connection)
                 .await?;
-            let progress = merge_slice(connection, window_rows, self.rows_per_step).await?;
+            let progress = merge_slice(connection, window_rows, self.rows_per_step, copy).await?;
             sqlx::query("COMMIT").execute(&mut *connection).await?;
             Ok(progress)
         }
@@ -124,16 +127,41 @@ impl SenderOrder {
                 self.merging = progress.merging;
                 self.unmerged = Some(progress.unmerged);
                 self.retry_at = None;
-                Ok(())
+                Ok(progress.to_copy)
             }
             Err(error) => {
-                self.merging = false;
-                self.unmerged = None;
-                self.retry_at = Some(Instant::now() + RETRY_AFTER);
+                self.failed();
                 Err(error)
             }
         }
     }
+
+    /// After a failed step or copy: no step for a while, and then one that looks
+    /// afresh where the merge stands.
+    pub fn failed(&mut self) {
+        self.merging = false;
+        self.unmerged = None;
+        self.retry_at = Some(Instant::now() + RETRY_AFTER);
+    }
+}
+
+/// Where the steps of a merge find the copy of its window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowCopy {
+    /// The first step makes it, inside its transaction.
+    Inline,
+    /// The caller makes it beforehand, on the connection the steps run on, while the
+    /// writer goes on with its batches on its own connection.
+    Ahead,
+}
+
+/// The rows of a merge's window: `merged < seq <= window_end`, sender from
+/// `next_sender` on.
+#[derive(Debug)]
+pub struct Window {
+    merged: i64,
+    window_end: i64,
+    next_sender: String,
 }
 
 /// Where the merge stands after a step.
@@ -142,6 +170,8 @@ struct Progress {
     merging: bool,
     /// Rows after `merged_seq`: those a `from` read scans.
     unmerged: i64,
+    /// The window to copy before the next step ([`WindowCopy::Ahead`]).
+    to_copy: Option<Window>,
 }
 
 /// The body of a step, inside its transaction.
@@ -149,6 +179,7 @@ async fn merge_slice(
     connection: &mut SqliteConnection,
     window_rows: i64,
     rows_per_step: i64,
+    copy: WindowCopy,
 ) -> Result<Progress, sqlx::Error> {
     let (merged, mut window_end, next_sender): (i64, i64, String) =
         sqlx::query_as("SELECT merged_seq, window_end, next_sender FROM sender_order WHERE id = 1")
@@ -162,10 +193,35 @@ async fn merge_slice(
             return Ok(Progress {
                 merging: false,
                 unmerged: last - merged,
+                to_copy: None,
             });
         }
         window_end = last;
     }
+    let window = Window {
+        merged,
+        window_end,
+        next_sender,
+    };
+    if !copied(connection, &window).await? {
+        match copy {
+            WindowCopy::Inline => copy_window(connection, &window).await?,
+            WindowCopy::Ahead => {
+                // The window starts now, so that the copy made meanwhile is the one the
+                // next step finds, however many rows come in the meantime.
+                sqlx::query("UPDATE sender_order SET window_end = ? WHERE id = 1")
+                    .bind(window.window_end)
+                    .execute(&mut *connection)
+                    .await?;
+                return Ok(Progress {
+                    merging: true,
+                    unmerged: last - merged,
+                    to_copy: Some(window),
+                });
+            }
+        }
+    }
+    let next_sender = window.next_sender;
     // This step's senders: the next `senders / steps` (of every sender known, as many
     // steps as the window's rows need), up to `bound`; with no bound, every one left.
     let senders: i64 = sqlx::query_scalar("SELECT senders FROM message_totals WHERE id = 1")
@@ -181,7 +237,6 @@ async fn merge_slice(
     .bind(per_slice.max(1))
     .fetch_optional(&mut *connection)
     .await?;
-    load_window(connection, merged, window_end, &next_sender).await?;
     let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO messages_by_sender (from_msisdn, ts_key, message_id, text_folded, seq) \
          SELECT from_msisdn, ts_key, message_id, text_folded, seq FROM temp.sender_window \
@@ -214,21 +269,17 @@ async fn merge_slice(
     Ok(Progress {
         merging,
         unmerged: last - merged,
+        to_copy: None,
     })
 }
 
-/// Makes `temp.sender_window` a sorted copy of the window's rows not merged yet
-/// (`merged < seq <= window_end`, sender from `next_sender` on), unless it holds the
-/// window already. Each step then reads its range of senders from the copy, instead
-/// of scanning the whole window of `messages` again. The copy belongs to the write
-/// connection and to its transactions: a step rolled back leaves it as it was, and a
-/// new connection (after a failure) makes it anew.
-async fn load_window(
-    connection: &mut SqliteConnection,
-    merged: i64,
-    window_end: i64,
-    next_sender: &str,
-) -> Result<(), sqlx::Error> {
+/// Whether `temp.sender_window` holds the copy of `window`: its rows not merged yet,
+/// keyed in sender order. Each step reads its range of senders from that copy, instead
+/// of scanning the whole window of `messages` for its own. The copy belongs to the
+/// connection the steps run on, and to its transactions: a step rolled back leaves it
+/// as it was, and a new connection (after a failure, or a restart) copies anew what is
+/// left of the window.
+async fn copied(connection: &mut SqliteConnection, window: &Window) -> Result<bool, sqlx::Error> {
     sqlx::query(
         "CREATE TEMP TABLE IF NOT EXISTS sender_window ( \
              from_msisdn TEXT NOT NULL, ts_key TEXT NOT NULL, message_id TEXT NOT NULL, \
@@ -244,16 +295,28 @@ async fn load_window(
     )
     .execute(&mut *connection)
     .await?;
-    let loaded: Option<i64> = sqlx::query_scalar(
+    let copied: Option<i64> = sqlx::query_scalar(
         "SELECT 1 FROM temp.sender_window_of WHERE merged_seq = ? AND window_end = ?",
     )
-    .bind(merged)
-    .bind(window_end)
+    .bind(window.merged)
+    .bind(window.window_end)
     .fetch_optional(&mut *connection)
     .await?;
-    if loaded.is_some() {
-        return Ok(());
-    }
+    Ok(copied.is_some())
+}
+
+/// Makes `temp.sender_window` the copy of `window`. Writing only the connection's own
+/// temporary tables, it takes no lock that the writer's batches wait for: the writer
+/// runs it on the connection of the merge steps, while it goes on committing batches
+/// on its own (the copy was the longest part of a merge, about 20 ms here).
+pub async fn copy_window(
+    connection: &mut SqliteConnection,
+    window: &Window,
+) -> Result<(), sqlx::Error> {
+    copied(connection, window).await?;
+    sqlx::query("DELETE FROM temp.sender_window_of")
+        .execute(&mut *connection)
+        .await?;
     sqlx::query("DELETE FROM temp.sender_window")
         .execute(&mut *connection)
         .await?;
@@ -264,14 +327,14 @@ async fn load_window(
          SELECT from_msisdn, ts_key, message_id, text_folded, seq FROM messages NOT INDEXED \
          WHERE seq > ? AND seq <= ? AND from_msisdn >= ?",
     )
-    .bind(merged)
-    .bind(window_end)
-    .bind(next_sender)
+    .bind(window.merged)
+    .bind(window.window_end)
+    .bind(&window.next_sender)
     .execute(&mut *connection)
     .await?;
-    sqlx::query("INSERT OR REPLACE INTO temp.sender_window_of VALUES (1, ?, ?)")
-        .bind(merged)
-        .bind(window_end)
+    sqlx::query("INSERT INTO temp.sender_window_of VALUES (1, ?, ?)")
+        .bind(window.merged)
+        .bind(window.window_end)
         .execute(&mut *connection)
         .await?;
     Ok(())
@@ -400,7 +463,10 @@ mod tests {
         assert!(order.due(), "it must look before it knows");
         // 9 rows wait: fewer than a window.
         let mut connection = pool.acquire().await.unwrap();
-        order.step(&mut connection, false).await.unwrap();
+        order
+            .step(&mut connection, false, WindowCopy::Inline)
+            .await
+            .unwrap();
         assert!(!order.due());
         assert_eq!(merged(&mut connection).await, []);
         drop(connection);
@@ -409,7 +475,10 @@ mod tests {
         order.stored(3);
         assert!(order.due());
         let mut connection = pool.acquire().await.unwrap();
-        order.step(&mut connection, false).await.unwrap();
+        order
+            .step(&mut connection, false, WindowCopy::Inline)
+            .await
+            .unwrap();
         // The window is rows 1..=12, two steps of about 6 rows: its first two senders
         // of four are merged.
         assert_eq!(progress(&mut connection).await, (0, 12, "+3".to_owned()));
@@ -425,7 +494,10 @@ mod tests {
         store(13..15).await;
         order.stored(2);
         let mut connection = pool.acquire().await.unwrap();
-        order.step(&mut connection, false).await.unwrap();
+        order
+            .step(&mut connection, false, WindowCopy::Inline)
+            .await
+            .unwrap();
         assert_eq!(progress(&mut connection).await, (12, 12, String::new()));
         let mut seqs: Vec<i64> = merged(&mut connection)
             .await
@@ -438,7 +510,10 @@ mod tests {
 
         // In a pause in traffic, any rows waiting are merged.
         assert!(order.idle_work());
-        order.step(&mut connection, true).await.unwrap();
+        order
+            .step(&mut connection, true, WindowCopy::Inline)
+            .await
+            .unwrap();
         assert_eq!(progress(&mut connection).await, (14, 14, String::new()));
         assert_eq!(merged(&mut connection).await.len(), 14);
         assert!(!order.idle_work());
@@ -471,14 +546,20 @@ mod tests {
                 .await
                 .unwrap()
         };
-        order.step(&mut connection, false).await.unwrap();
+        order
+            .step(&mut connection, false, WindowCopy::Inline)
+            .await
+            .unwrap();
         assert_eq!(progress(&mut connection).await, (0, 12, "+2".to_owned()));
         assert_eq!(
             copied(&mut connection).await,
             12,
             "the whole window, copied"
         );
-        order.step(&mut connection, false).await.unwrap();
+        order
+            .step(&mut connection, false, WindowCopy::Inline)
+            .await
+            .unwrap();
         assert_eq!(progress(&mut connection).await, (0, 12, "+3".to_owned()));
 
         // As on a new connection: no copy.
@@ -486,10 +567,16 @@ mod tests {
             .execute(&mut *connection)
             .await
             .unwrap();
-        order.step(&mut connection, false).await.unwrap();
+        order
+            .step(&mut connection, false, WindowCopy::Inline)
+            .await
+            .unwrap();
         assert_eq!(progress(&mut connection).await, (0, 12, "+4".to_owned()));
         assert_eq!(copied(&mut connection).await, 6, "the senders left, copied");
-        order.step(&mut connection, false).await.unwrap();
+        order
+            .step(&mut connection, false, WindowCopy::Inline)
+            .await
+            .unwrap();
         assert_eq!(progress(&mut connection).await, (12, 12, String::new()));
         assert_eq!(copied(&mut connection).await, 0, "emptied once merged");
         let mut rows = merged(&mut connection).await;
@@ -533,6 +620,89 @@ mod tests {
             merged_seq >= WINDOW_ROWS || window_end >= WINDOW_ROWS,
             "no merge after {total} rows: merged {merged_seq}, window {window_end}"
         );
+    }
+
+    /// On a database file the merge steps run on a connection of their own, which
+    /// copies each window while the writer goes on with its batches: with senders
+    /// taking turns and batches arriving throughout, every row is merged exactly once,
+    /// and a `from` read finds each sender's rows in order.
+    #[tokio::test]
+    async fn on_a_file_the_writer_merges_windows_copied_beside_its_batches() {
+        let folder = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            location: DatabaseLocation::File(folder.path().join("inbox.db")),
+            synchronous: Synchronous::Full,
+            checkpoint_interval: None,
+            read_connections: 1,
+            read_timeout: None,
+            write_queue_capacity: 64,
+            write_batch_max: 64,
+        };
+        let file = folder.path().join("inbox.db");
+        let (reader, writer) = super::super::open(Some(&file), &options, Metrics::new().writer)
+            .await
+            .unwrap();
+        let senders = ["+1", "+2", "+3"];
+        // Batches keep coming until a whole window is merged: the merge must not wait
+        // for a pause (a copy started afresh on every step, say, would never end).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut total = 0;
+        loop {
+            let sent =
+                (total..total + 64).map(|n| writer.submit(message(n, senders[n % senders.len()])));
+            for outcome in join_all(sent).await {
+                outcome.unwrap();
+            }
+            total += 64;
+            if total % 1024 == 0 {
+                let mut connection = reader.pool.acquire().await.unwrap();
+                if progress(&mut connection).await.0 >= WINDOW_ROWS {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no window merged after {total} rows"
+            );
+        }
+        // The rest is merged in the pause that follows.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let total = i64::try_from(total).unwrap();
+        loop {
+            let mut connection = reader.pool.acquire().await.unwrap();
+            if progress(&mut connection).await == (total, total, String::new()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not merged");
+            drop(connection);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut connection = reader.pool.acquire().await.unwrap();
+        let mut seqs: Vec<i64> = merged(&mut connection)
+            .await
+            .into_iter()
+            .map(|(_, seq)| seq)
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
+        drop(connection);
+        let filter = MessageFilter {
+            from: Some("+2".to_owned()),
+            ..MessageFilter::default()
+        };
+        let page = reader
+            .list(&filter, 3, &PageStart::Offset(0))
+            .await
+            .unwrap();
+        let ids: Vec<String> = page.data.into_iter().map(|m| m.message_id).collect();
+        assert_eq!(
+            (page.total, ids),
+            (
+                (0..total).filter(|n| n % 3 == 1).count() as u64,
+                ["m00001", "m00004", "m00007"].map(String::from).to_vec()
+            )
+        );
+        writer.close().await;
     }
 
     /// Rows fewer than a window are merged once traffic pauses.
