@@ -7,9 +7,11 @@
 //! any, in a pause in traffic), it merges them in sender order, one range of senders
 //! per transaction (about [`ROWS_PER_STEP`] rows each), so a leaf takes all of its
 //! sender's new entries in one write and no single transaction holds up the webhooks
-//! for long. The first step copies the window, sorted, into a table of the write
-//! connection's own (`temp.sender_window`), and each step reads its senders from there,
-//! rather than every step scanning the whole window of `messages` for its own. The
+//! for long. The window is first copied into a temporary table keyed in sender order
+//! (`temp.sender_window`), and each step reads its senders from there, rather than
+//! every step scanning the whole window of `messages` for its own. On a database file
+//! the steps run on a connection of their own, which makes that copy while the writer
+//! goes on with its batches ([`WindowCopy::Ahead`]). The
 //! table `sender_order` says how far the merge has come, and reads take
 //! the rest from `messages` itself ([`UNMERGED`]: a scan of at most about
 //! `2 × WINDOW_ROWS` of the newest rows, by rowid). Both change in one transaction, so
