@@ -101,7 +101,7 @@ impl Merges {
         }
         let mut connection = match self.kept.take() {
             Some(connection) => connection,
-            None => self.pool.acquire().await?,
+            None => self.pool.acquire().await.inspect_err(|_| order.failed())?,
         };
         match order.step(&mut connection, idle, WindowCopy::Ahead).await {
             Ok(None) => {

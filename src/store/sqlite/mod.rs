@@ -39,6 +39,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// times rarer and about as long), as many requests/s or more (see the README).
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 40_000;
 
+/// How long the writer waits for the merge steps' connection to open.
+const MERGE_CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+
 /// How long a connection waits for a lock before reporting the database busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -137,9 +140,11 @@ pub(super) async fn open(
                 .connect_with(read_connect_options(path))
                 .await?;
             // The merge steps' own connection (the sender order), opened when the
-            // first merge is due.
+            // first merge is due. The writer waits for it: if it cannot be opened at
+            // once, the merge waits a second and tries again instead.
             let merge_pool = SqlitePoolOptions::new()
                 .max_connections(1)
+                .acquire_timeout(MERGE_CONNECT_TIMEOUT)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .connect_lazy_with(write_connect_options(path));
