@@ -78,10 +78,12 @@ impl Merges {
     /// The next step of `order`, unless the copy of its window is still being made.
     /// A step that finds no copy starts making one, and returns.
     async fn step(&mut self, order: &mut SenderOrder, idle: bool) -> Result<(), sqlx::Error> {
-        if let Some(copying) = &self.copying {
-            if !copying.is_finished() {
-                return Ok(());
-            }
+        if self
+            .copying
+            .as_ref()
+            .is_some_and(|copying| !copying.is_finished())
+        {
+            return Ok(());
         }
         if let Some(copying) = self.copying.take() {
             match copying.await {
@@ -92,10 +94,9 @@ impl Merges {
                     return Err(error);
                 }
                 Err(panicked) => {
+                    tracing::error!(error = %panicked, "copying the window to merge failed");
                     order.failed();
-                    return Err(sqlx::Error::WorkerCrashed).inspect_err(|_| {
-                        tracing::error!(error = %panicked, "copying the window to merge failed");
-                    });
+                    return Err(sqlx::Error::WorkerCrashed);
                 }
             }
         }

@@ -282,21 +282,7 @@ async fn merge_slice(
 /// as it was, and a new connection (after a failure, or a restart) copies anew what is
 /// left of the window.
 async fn copied(connection: &mut SqliteConnection, window: &Window) -> Result<bool, sqlx::Error> {
-    sqlx::query(
-        "CREATE TEMP TABLE IF NOT EXISTS sender_window ( \
-             from_msisdn TEXT NOT NULL, ts_key TEXT NOT NULL, message_id TEXT NOT NULL, \
-             text_folded TEXT, seq INTEGER NOT NULL, \
-             PRIMARY KEY (from_msisdn, ts_key, message_id)) WITHOUT ROWID",
-    )
-    .execute(&mut *connection)
-    .await?;
-    sqlx::query(
-        "CREATE TEMP TABLE IF NOT EXISTS sender_window_of ( \
-             id INTEGER PRIMARY KEY CHECK (id = 1), \
-             merged_seq INTEGER NOT NULL, window_end INTEGER NOT NULL)",
-    )
-    .execute(&mut *connection)
-    .await?;
+    create_copy_tables(connection).await?;
     let copied: Option<i64> = sqlx::query_scalar(
         "SELECT 1 FROM temp.sender_window_of WHERE merged_seq = ? AND window_end = ?",
     )
@@ -307,6 +293,22 @@ async fn copied(connection: &mut SqliteConnection, window: &Window) -> Result<bo
     Ok(copied.is_some())
 }
 
+/// The copy's tables, on a connection that has none yet (a new one).
+async fn create_copy_tables(connection: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS sender_window ( \
+             from_msisdn TEXT NOT NULL, ts_key TEXT NOT NULL, message_id TEXT NOT NULL, \
+             text_folded TEXT, seq INTEGER NOT NULL, \
+             PRIMARY KEY (from_msisdn, ts_key, message_id)) WITHOUT ROWID; \
+         CREATE TEMP TABLE IF NOT EXISTS sender_window_of ( \
+             id INTEGER PRIMARY KEY CHECK (id = 1), \
+             merged_seq INTEGER NOT NULL, window_end INTEGER NOT NULL)",
+    )
+    .execute(connection)
+    .await
+    .map(drop)
+}
+
 /// Makes `temp.sender_window` the copy of `window`. Writing only the connection's own
 /// temporary tables, it takes no lock that the writer's batches wait for: the writer
 /// runs it on the connection of the merge steps, while it goes on committing batches
@@ -315,7 +317,7 @@ pub async fn copy_window(
     connection: &mut SqliteConnection,
     window: &Window,
 ) -> Result<(), sqlx::Error> {
-    copied(connection, window).await?;
+    create_copy_tables(connection).await?;
     sqlx::query("DELETE FROM temp.sender_window_of")
         .execute(&mut *connection)
         .await?;
@@ -442,14 +444,20 @@ mod tests {
             .unwrap()
     }
 
-    #[tokio::test]
-    async fn a_merge_starts_once_enough_rows_wait_and_takes_a_range_of_senders_per_step() {
+    /// A database in memory with the schema, on its one connection.
+    async fn migrated_memory_pool() -> sqlx::SqlitePool {
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(1)
             .connect("sqlite::memory:")
             .await
             .unwrap();
         super::super::MIGRATOR.run(&pool).await.unwrap();
+        pool
+    }
+
+    #[tokio::test]
+    async fn a_merge_starts_once_enough_rows_wait_and_takes_a_range_of_senders_per_step() {
+        let pool = migrated_memory_pool().await;
         let senders = ["+1", "+2", "+3", "+4"];
         let store = async |numbers: std::ops::Range<usize>| {
             let messages: Vec<Message> = numbers
@@ -526,12 +534,7 @@ mod tests {
     /// senders not merged yet: every row ends up merged exactly once.
     #[tokio::test]
     async fn a_merge_goes_on_from_a_fresh_copy_of_the_window_on_a_new_connection() {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        super::super::MIGRATOR.run(&pool).await.unwrap();
+        let pool = migrated_memory_pool().await;
         let senders = ["+1", "+2", "+3", "+4"];
         let messages: Vec<Message> = (1..=12)
             .map(|n| message(n, senders[n % senders.len()]))
