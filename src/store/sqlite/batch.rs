@@ -243,7 +243,7 @@ impl Committer for SqliteCommitter {
             sqlx::query("BEGIN IMMEDIATE")
                 .execute(&mut *connection)
                 .await?;
-            sqlx::query("UPDATE message_totals SET messages = messages WHERE id = 1")
+            sqlx::query("UPDATE message_totals SET senders = senders WHERE id = 1")
                 .execute(&mut *connection)
                 .await?;
             sqlx::query("COMMIT").execute(&mut *connection).await
@@ -408,6 +408,7 @@ mod tests {
 
     use super::*;
     use crate::message::Message;
+    use crate::store::sqlite::reads::MESSAGE_COUNT;
     use crate::store::sqlite::MIGRATOR;
     use crate::timestamp::Timestamp;
     use InsertOutcome::{Created, Duplicate};
@@ -459,7 +460,7 @@ mod tests {
             .fetch_all(pool)
             .await
             .unwrap();
-        let total = sqlx::query_scalar("SELECT messages FROM message_totals")
+        let total = sqlx::query_scalar(MESSAGE_COUNT)
             .fetch_one(pool)
             .await
             .unwrap();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::reads::conditions;
+use super::reads::{conditions, MESSAGE_COUNT};
 use super::sender_order;
 use super::text_counts::{Counting, Extent, TextCounts};
 use crate::store::{fold_case, non_negative, MessageFilter, PageStart, StoreError};
@@ -134,11 +134,7 @@ async fn count_text_only(
 }
 
 async fn count_all(connection: &mut SqliteConnection) -> Result<u64, StoreError> {
-    scalar(
-        sqlx::query_scalar("SELECT messages FROM message_totals WHERE id = 1"),
-        connection,
-    )
-    .await
+    scalar(sqlx::query_scalar(MESSAGE_COUNT), connection).await
 }
 
 pub(super) async fn count_rows(

@@ -390,7 +390,7 @@ mod tests {
                 .unwrap();
         let ids = ["m1", "m2", "m3", "m4", "m5"].map(str::to_owned);
         assert_eq!(seqs, (1..).zip(ids).collect::<Vec<_>>());
-        let totals: (i64, i64) = sqlx::query_as("SELECT messages, senders FROM message_totals")
+        let totals: (i64, i64) = sqlx::query_as(reads::TOTALS)
             .fetch_one(&pool)
             .await
             .unwrap();

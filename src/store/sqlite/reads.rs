@@ -15,6 +15,14 @@ use crate::store::{fold_case, Cursor, MessageFilter, Page, PageStart, Stats, Sto
 const TOP_SENDERS: &str = "SELECT from_msisdn, -rank_count FROM top_senders \
     WHERE rank_count < 0 ORDER BY rank_count, from_msisdn LIMIT 10";
 
+/// How many messages are stored: the sum of the counts per day (migration 0010), one
+/// row a day, kept by the transaction that inserts each message.
+pub(super) const MESSAGE_COUNT: &str = "SELECT COALESCE(SUM(count), 0) FROM messages_per_day";
+
+/// The count of messages and the count of senders, for `/stats`.
+pub(super) const TOTALS: &str = "SELECT (SELECT COALESCE(SUM(count), 0) FROM messages_per_day), \
+    (SELECT senders FROM message_totals WHERE id = 1)";
+
 type MessageRow = (String, String, String, String, Option<String>, String);
 
 impl SqliteReader {
@@ -44,9 +52,7 @@ impl SqliteReader {
     pub async fn stats(&self) -> Result<Stats, StoreError> {
         let mut snapshot = self.pool.begin().await?;
         let (total_messages, senders_count): (i64, i64) =
-            sqlx::query_as("SELECT messages, senders FROM message_totals WHERE id = 1")
-                .fetch_one(&mut *snapshot)
-                .await?;
+            sqlx::query_as(TOTALS).fetch_one(&mut *snapshot).await?;
         let top: Vec<(String, i64)> = sqlx::query_as(TOP_SENDERS)
             .fetch_all(&mut *snapshot)
             .await?;
