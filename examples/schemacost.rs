@@ -5,10 +5,13 @@
 //! instructions, which unlike seconds do not depend on what else the machine runs.
 //!
 //! cargo run --release --example schemacost -- --database /tmp/cost.db \
-//!     --messages 10000 --batch 22 [--setup 'DROP INDEX messages_by_ts;']
+//!     --messages 10000 --batch 22 [--setup 'DROP INDEX messages_by_ts;'] \
+//!     [--every 16384 --periodic 'BEGIN IMMEDIATE; …; COMMIT;']
 //!
 //! The store creates the database and applies the migrations; `--setup` then runs on
-//! it, before the inserts (to drop part of the schema, say). Between batches it merges
+//! it, before the inserts (to drop part of the schema, say); `--periodic` runs after the
+//! batch that reaches each multiple of `--every` messages (to try building part of the
+//! schema behind the inserts, say: README, Performance). Between batches it merges
 //! rows into the `(from, ts)` order as the writer does. Prints the WAL frames written
 //! per message (right only until the first checkpoint, at 40,000 pages) and the wall
 //! time per message.
@@ -29,7 +32,8 @@ use webhook_inbox::timestamp::Timestamp;
 #[path = "support/traffic.rs"]
 mod traffic;
 
-const USAGE: &str = "usage: schemacost --database PATH [--messages N] [--batch N] [--setup SQL]";
+const USAGE: &str = "usage: schemacost --database PATH [--messages N] [--batch N] [--setup SQL] \
+     [--every N --periodic SQL]";
 /// The load generator's default number of senders.
 const SENDERS: usize = 1000;
 /// SQLite's WAL frame: a 24-byte header and a 4 KiB page.
@@ -40,6 +44,8 @@ struct Options {
     messages: usize,
     batch: usize,
     setup: String,
+    every: usize,
+    periodic: String,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +72,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Option<Options> {
         messages: 10_000,
         batch: 22,
         setup: String::new(),
+        every: 0,
+        periodic: String::new(),
     };
     while let Some(flag) = args.next() {
         let value = args.next()?;
@@ -74,10 +82,14 @@ fn parse(mut args: impl Iterator<Item = String>) -> Option<Options> {
             "--messages" => options.messages = value.parse().ok()?,
             "--batch" => options.batch = value.parse().ok().filter(|&n| n > 0)?,
             "--setup" => options.setup = value,
+            "--every" => options.every = value.parse().ok()?,
+            "--periodic" => options.periodic = value,
             _ => return None,
         }
     }
-    (!options.database.as_os_str().is_empty()).then_some(options)
+    // `--every` and `--periodic` come together or not at all.
+    let periodic = (options.every == 0) == options.periodic.is_empty();
+    (!options.database.as_os_str().is_empty() && periodic).then_some(options)
 }
 
 async fn run(options: Options) -> Result<(), sqlx::Error> {
@@ -110,6 +122,10 @@ async fn run(options: Options) -> Result<(), sqlx::Error> {
         let inserted =
             insert_sqlite_messages(&mut connection, &messages, "2025-01-15T00:00:00.000000Z")
                 .await?;
+        let stored = batch[batch.len() - 1] + 1;
+        if options.every > 0 && stored / options.every > batch[0] / options.every {
+            connection.execute(options.periodic.as_str()).await?;
+        }
         // Between batches, as the writer does.
         sender_order.stored(inserted.rows_affected() as usize);
         if sender_order.due() {
