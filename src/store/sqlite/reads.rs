@@ -16,12 +16,21 @@ const TOP_SENDERS: &str = "SELECT from_msisdn, -rank_count FROM top_senders \
     WHERE rank_count < 0 ORDER BY rank_count, from_msisdn LIMIT 10";
 
 /// How many messages are stored: the sum of the counts per day (migration 0010), one
-/// row a day, kept by the transaction that inserts each message.
-pub(super) const MESSAGE_COUNT: &str = "SELECT COALESCE(SUM(count), 0) FROM messages_per_day";
+/// row a day, kept by the transaction that inserts each message. A macro, so that
+/// `TOTALS` can embed the same query.
+macro_rules! message_count {
+    () => {
+        "SELECT COALESCE(SUM(count), 0) FROM messages_per_day"
+    };
+}
+pub(super) const MESSAGE_COUNT: &str = message_count!();
 
 /// The count of messages and the count of senders, for `/stats`.
-pub(super) const TOTALS: &str = "SELECT (SELECT COALESCE(SUM(count), 0) FROM messages_per_day), \
-    (SELECT senders FROM message_totals WHERE id = 1)";
+pub(super) const TOTALS: &str = concat!(
+    "SELECT (",
+    message_count!(),
+    "), (SELECT senders FROM message_totals WHERE id = 1)"
+);
 
 type MessageRow = (String, String, String, String, Option<String>, String);
 

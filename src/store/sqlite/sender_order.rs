@@ -437,6 +437,12 @@ mod tests {
             .unwrap()
     }
 
+    /// The `seq` of every merged row, ascending.
+    async fn merged_seqs(connection: &mut SqliteConnection) -> Vec<i64> {
+        let rows = merged(connection).await;
+        rows.into_iter().map(|(_, seq)| seq).collect()
+    }
+
     async fn progress(connection: &mut SqliteConnection) -> (i64, i64, String) {
         sqlx::query_as("SELECT merged_seq, window_end, next_sender FROM sender_order")
             .fetch_one(connection)
@@ -509,12 +515,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(progress(&mut connection).await, (12, 12, String::new()));
-        let mut seqs: Vec<i64> = merged(&mut connection)
-            .await
-            .into_iter()
-            .map(|(_, seq)| seq)
-            .collect();
-        seqs.sort_unstable();
+        let seqs = merged_seqs(&mut connection).await;
         assert_eq!(seqs, (1..=12).collect::<Vec<_>>());
         assert!(!order.due(), "2 rows wait, fewer than a window");
 
@@ -683,12 +684,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let mut connection = reader.pool.acquire().await.unwrap();
-        let mut seqs: Vec<i64> = merged(&mut connection)
-            .await
-            .into_iter()
-            .map(|(_, seq)| seq)
-            .collect();
-        seqs.sort_unstable();
+        let seqs = merged_seqs(&mut connection).await;
         assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
         drop(connection);
         let filter = MessageFilter {
