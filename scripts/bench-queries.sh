@@ -55,6 +55,12 @@ else
         mkdir -p target/bench
         rm -f "$database.partial"*
         target/release/examples/seed --database "$database.partial" --messages "$messages"
+        # Closing the store folds the WAL into the database file and removes it; a WAL
+        # left beside the file would hold the newest messages, which the move would lose.
+        if [ -e "$database.partial-wal" ]; then
+            echo "the seed left $database.partial-wal: the database file alone is incomplete" >&2
+            exit 1
+        fi
         mv "$database.partial" "$database"
     fi
     url="sqlite://$database"

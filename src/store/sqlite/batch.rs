@@ -121,8 +121,10 @@ impl Merges {
     }
 
     async fn close(&mut self) {
+        // Waited for, not aborted: an aborted copy left its connection open until the
+        // process ended, and with it the WAL beside the database file. A copy takes
+        // tens of milliseconds.
         if let Some(copying) = self.copying.take() {
-            copying.abort();
             let _ = copying.await;
         }
         self.kept = None;
@@ -409,7 +411,7 @@ mod tests {
     use super::*;
     use crate::message::Message;
     use crate::store::sqlite::reads::MESSAGE_COUNT;
-    use crate::store::sqlite::MIGRATOR;
+    use crate::store::sqlite::{wal_path, write_connect_options, MIGRATOR};
     use crate::timestamp::Timestamp;
     use InsertOutcome::{Created, Duplicate};
 
@@ -465,6 +467,45 @@ mod tests {
             .await
             .unwrap();
         (texts, total)
+    }
+
+    /// Closing the merge steps while their connection copies a window waits for the
+    /// copy, and closes that connection: the last connection closed then folds the WAL
+    /// into the database file. (Aborting the copy left its connection open until the
+    /// process ended, and the newest commits only in the WAL beside the file.)
+    #[tokio::test]
+    async fn closing_the_merge_steps_during_a_copy_closes_their_connection() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("merges.db");
+        let connect = || {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(write_connect_options(&file))
+        };
+        let pool = connect().await.unwrap();
+        MIGRATOR.run(&pool).await.unwrap();
+        let window = 8192;
+        let rows: Vec<Pending> = (0..window)
+            .map(|n| pending(&format!("m{n:05}"), "text"))
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            commit_on(&pool, chunk, AfterFailure::Reconnect)
+                .await
+                .unwrap();
+        }
+        let mut merges = Merges::new(connect().await.unwrap());
+        let mut order = SenderOrder::new(window, 1024);
+        merges.step(&mut order, false).await.unwrap();
+        assert!(merges.copying.is_some(), "no window to copy");
+        // The copy sends its first statement to SQLite's thread, and the close comes.
+        tokio::task::yield_now().await;
+        merges.close().await;
+        assert!(wal_path(&file).exists(), "the database is in WAL mode");
+        pool.close().await;
+        assert!(
+            !wal_path(&file).exists(),
+            "the WAL is left beside the database"
+        );
     }
 
     #[tokio::test]
