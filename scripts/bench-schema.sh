@@ -66,6 +66,7 @@ for round in $(seq 1 "$rounds"); do
         printf 'round %s  %-52s %s\n' "$round" "$name" "$throughput"
         printf '%s\t%s\t%s\n' "$round" "$name" "$(echo "$throughput" | grep -o '[0-9]* requests/s' | cut -d' ' -f1)" >>"$results"
         printf '         %-52s server CPU per request: %s\n' "" "$(thread_cpu "$server" "$messages")"
+        printf '         %-52s of which in the kernel: %s\n' "" "$(thread_kernel "$server" "$messages")"
         kill -TERM "$server" && wait "$server" 2>/dev/null || true
         server=""
     done

@@ -119,6 +119,7 @@ scenario() {
     for server in "${servers[@]}"; do
         echo "server CPU per request, by thread: $(thread_cpu "$server" "$((messages / replicas))")"
         echo "waiting for a core per request, by thread: $(thread_wait "$server" "$((messages / replicas))")"
+        echo "in the kernel per request, by thread: $(thread_kernel "$server" "$((messages / replicas))")"
     done
     if [ "$replicas" = 1 ]; then
         echo "server peak RSS: $(peak_rss)"

@@ -15,6 +15,20 @@ thread_wait() {
     thread_schedstat "$1" "$2" 2
 }
 
+# thread_kernel PID REQUESTS: of the CPU each kind of thread of server PID has used, the
+# time in the kernel, in µs per request (from /proc/PID/task/*/stat, counted in clock
+# ticks, 10 ms here: read it over runs of a few seconds or more). On SQLite's thread it is mostly
+# writing WAL frames (two pwrite calls each), which instruction counts do not show.
+thread_kernel() {
+    local pid=$1 requests=$2 task stat
+    local tick_ns=$((1000000000 / $(getconf CLK_TCK)))
+    for task in /proc/"$pid"/task/*; do
+        stat=$(cat "$task/stat" 2>/dev/null) || continue
+        # After the thread's name, which is in parentheses: the 13th field is stime.
+        printf '%s\t%s\n' "$(cat "$task/comm" 2>/dev/null)" "$(echo "${stat##*) }" | cut -d' ' -f13)"
+    done | thread_kinds "$requests" "$tick_ns"
+}
+
 # thread_schedstat PID REQUESTS FIELD: field FIELD of each thread's schedstat (1: ns on
 # a core, 2: ns waiting for one), summed by kind of thread, in µs per request.
 thread_schedstat() {
@@ -22,7 +36,13 @@ thread_schedstat() {
     for task in /proc/"$pid"/task/*; do
         printf '%s\t%s\n' "$(cat "$task/comm" 2>/dev/null)" \
             "$(cut -d' ' -f"$field" "$task/schedstat" 2>/dev/null)"
-    done | awk -F'\t' -v requests="$requests" '
+    done | thread_kinds "$requests" 1
+}
+
+# thread_kinds REQUESTS NS_PER_UNIT: lines of "thread name<TAB>amount" on stdin, summed
+# by kind of thread and printed in µs per request, busiest first.
+thread_kinds() {
+    awk -F'\t' -v requests="$1" -v unit="$2" '
         $2 == "" { next }
         {
             kind = $1
@@ -32,7 +52,7 @@ thread_schedstat() {
             else if (kind == "webhook-wal-syn") kind = "WAL sync"
             else if (kind == "webhook-log") kind = "log"
             else if (kind == "webhook-inbox") kind = "main"
-            ns[kind] += $2
+            ns[kind] += $2 * unit
         }
         END {
             for (kind in ns) {
