@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{json_ok, message, message_ids, postgres_or_skip, TestApp, TestDatabase};
+use crate::helpers::{
+    json_ok, message, message_ids, postgres_or_skip, with, TestApp, TestConnection, TestDatabase,
+};
 
 /// The app's queries that PostgreSQL shows waiting for a lock.
 const APP_QUERIES_WAITING: &str = "SELECT COUNT(*) FROM pg_stat_activity \
@@ -55,6 +57,21 @@ async fn a_read_that_outlives_its_request_is_cancelled_in_the_database_and_its_c
     assert_eq!(app.stats().await["total_messages"], json!(1));
 }
 
+/// A connection of the test's own, in a transaction that has inserted message m2
+/// ("Hello") and not committed: another replica's batch, say.
+async fn m2_inserted_by_another_replica_not_committed(app: &TestApp) -> TestConnection {
+    let mut other_replica = app.open_database().await;
+    other_replica
+        .execute(
+            "BEGIN; INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, ts_key, \
+             text, text_folded, created_at) VALUES ('m2'::bytea, '+1', '+2', \
+             '2025-01-15T10:00:00Z', '2025-01-15T10:00:00.000000000Z', 'Hello'::bytea, \
+             'hello', '2025-01-15T10:00:00Z')",
+        )
+        .await;
+    other_replica
+}
+
 /// A `q` total is remembered with the snapshot it was counted in. A transaction still
 /// open then (another replica's batch, say) commits later, after newer messages:
 /// its rows must be counted once it is visible, although they are older than those.
@@ -65,15 +82,7 @@ async fn a_remembered_q_total_counts_the_rows_of_a_transaction_that_was_open_whe
     };
     let app = TestApp::spawn_on(TestDatabase::postgres(&server).await, &[]).await;
     json_ok(app.post_webhook(&message("m1")).await).await;
-    let mut other_replica = app.open_database().await;
-    other_replica
-        .execute(
-            "BEGIN; INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, ts_key, \
-             text, text_folded, created_at) VALUES ('m2'::bytea, '+1', '+2', \
-             '2025-01-15T10:00:00Z', '2025-01-15T10:00:00.000000000Z', 'Hello'::bytea, \
-             'hello', '2025-01-15T10:00:00Z')",
-        )
-        .await;
+    let mut other_replica = m2_inserted_by_another_replica_not_committed(&app).await;
 
     let total = async || app.messages("q=hello").await["total"].clone();
     assert_eq!(total().await, json!(1), "m2 is not committed");
@@ -83,4 +92,40 @@ async fn a_remembered_q_total_counts_the_rows_of_a_transaction_that_was_open_whe
     assert_eq!(total().await, json!(3), "m2, committed after m3, added too");
     let page = app.messages("q=hello").await;
     assert_eq!(message_ids(&page), ["m1", "m2", "m3"]);
+}
+
+/// A `q` of two letters (no trigram to look up) with few matches is remembered with its
+/// matches, and its pages read those rows alone. The rows of a transaction open when
+/// they were remembered, committed later after newer messages, join them.
+#[tokio::test]
+async fn remembered_matches_of_a_short_q_take_the_rows_of_a_transaction_open_when_counted() {
+    let Some(server) = postgres_or_skip() else {
+        return;
+    };
+    let app = TestApp::spawn_on(TestDatabase::postgres(&server).await, &[]).await;
+    json_ok(app.post_webhook(&message("m1")).await).await;
+    json_ok(
+        app.post_webhook(&with(message("x1"), json!({"text": "bye"})))
+            .await,
+    )
+    .await;
+    let mut other_replica = m2_inserted_by_another_replica_not_committed(&app).await;
+
+    let found = async || {
+        let page = app.messages("q=LL").await;
+        (page["total"].clone(), message_ids(&page))
+    };
+    assert_eq!(found().await, (json!(1), vec!["m1".to_owned()]));
+    json_ok(app.post_webhook(&message("m3")).await).await;
+    json_ok(
+        app.post_webhook(&with(message("x2"), json!({"text": "no"})))
+            .await,
+    )
+    .await;
+    let ids = |ids: &[&str]| ids.iter().map(|id| (*id).to_owned()).collect::<Vec<_>>();
+    assert_eq!(found().await, (json!(2), ids(&["m1", "m3"])));
+    other_replica.execute("COMMIT").await;
+    assert_eq!(found().await, (json!(3), ids(&["m1", "m2", "m3"])));
+    let page = app.messages("q=ll&limit=1&offset=2").await;
+    assert_eq!(message_ids(&page), ["m3"]);
 }

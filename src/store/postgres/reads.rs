@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
-use super::text_counts::TextCounts;
+use super::text_counts::{Counted, Matches, TextCounts};
 use super::{searchable, PgReader};
 use crate::message::StoredMessage;
 use crate::store::query::{
@@ -31,13 +31,18 @@ impl PgReader {
         let began = Instant::now();
         let mut snapshot = self.pool.begin().await?;
         sqlx::query(SNAPSHOT).execute(&mut *snapshot).await?;
-        let (total, rows_in_range) = count(&mut snapshot, filter, &self.text_counts, began).await?;
+        let (counted, rows_in_range) =
+            count(&mut snapshot, filter, &self.text_counts, began).await?;
+        let total = counted.count;
         // Count and page see one snapshot: past the last match there is no row to find.
         let (data, next) = if start.is_past_the_last(total) {
             (Vec::new(), None)
         } else {
-            let plan = TextPlan::for_page(filter, limit, start, total, rows_in_range);
-            page(&mut snapshot, filter, limit, start, plan).await?
+            let plan = match counted.matches {
+                Some(matches) => TextPlan::Matches(matches),
+                None => TextPlan::for_page(filter, limit, start, total, rows_in_range),
+            };
+            page(&mut snapshot, filter, limit, start, &plan).await?
         };
         snapshot.rollback().await?;
         Ok(Page { data, total, next })
@@ -69,7 +74,7 @@ impl PgReader {
 }
 
 /// How a page or a count tests `q`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum TextPlan {
     /// `strpos` on each row's folded text, which no index serves: the page walks its
     /// order (the `ts` or the sender index) and stops after the page's rows, and a
@@ -78,6 +83,9 @@ enum TextPlan {
     /// `LIKE`, which the trigram index serves: a page takes every match from the index
     /// first, then sorts them.
     Candidates,
+    /// Exactly these rows match, among every row of the snapshot (a `q`-only search
+    /// with few matches, remembered by id): a page looks each up, then sorts them.
+    Matches(Matches),
 }
 
 /// Rows a walk may test for one page before the trigram index is worth consulting. A
@@ -155,12 +163,16 @@ async fn count(
     filter: &MessageFilter,
     texts: &TextCounts,
     began: Instant,
-) -> Result<(u64, u64), StoreError> {
+) -> Result<(Counted, u64), StoreError> {
     let (from, since) = (filter.from.as_deref(), filter.since.as_ref());
+    let counted = |count| Counted {
+        count,
+        matches: None,
+    };
     if let (Some(_), Some(_), None) = (from, since, &filter.q) {
         // No aggregate answers, and without `q` the range is the matches themselves.
-        let total = count_rows(connection, filter, TextPlan::Walk).await?;
-        return Ok((total, total));
+        let total = count_rows(connection, filter, &TextPlan::Walk).await?;
+        return Ok((counted(total), total));
     }
     let rows_in_range = match (from, since) {
         (None, None) => {
@@ -192,19 +204,21 @@ async fn count(
     };
     let rows_in_range = non_negative(rows_in_range.unwrap_or(0));
     let total = match (from, since, filter.q.as_deref()) {
-        (_, _, None) => rows_in_range,
+        (_, _, None) => counted(rows_in_range),
         (None, None, Some(q)) => {
-            // Asked again page after page, and the costliest: remembered.
+            // Asked again page after page, and the costliest: remembered, and for a `q`
+            // no index narrows down, with its matches while they are few.
             let count_afresh =
-                async |c: &mut PgConnection| count_rows(c, filter, TextPlan::Candidates).await;
+                async |c: &mut PgConnection| count_rows(c, filter, &TextPlan::Candidates).await;
             let pattern = like_pattern(q);
+            let keep_matches = !has_trigram(q);
             texts
-                .count(connection, &pattern, began, count_afresh)
+                .count(connection, &pattern, keep_matches, began, count_afresh)
                 .await?
         }
         (_, _, Some(q)) => {
             let plan = TextPlan::for_count(q, rows_in_range);
-            count_rows(connection, filter, plan).await?
+            counted(count_rows(connection, filter, &plan).await?)
         }
     };
     Ok((total, rows_in_range))
@@ -214,7 +228,7 @@ async fn count(
 async fn count_rows(
     connection: &mut PgConnection,
     filter: &MessageFilter,
-    plan: TextPlan,
+    plan: &TextPlan,
 ) -> Result<u64, StoreError> {
     let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
     Conditions::new(&mut query).filter(filter, |query, q| text_condition(query, q, plan));
@@ -228,7 +242,7 @@ async fn page(
     filter: &MessageFilter,
     limit: u32,
     start: &PageStart,
-    plan: TextPlan,
+    plan: &TextPlan,
 ) -> Result<(Vec<StoredMessage>, Option<Cursor>), StoreError> {
     let id_bytes = |id: &str| id.as_bytes().to_vec();
     let text_condition = |query: &mut QueryBuilder<'_, Postgres>, q: &str| {
@@ -236,7 +250,7 @@ async fn page(
     };
     let mut select = match plan {
         TextPlan::Walk => select_page(filter, limit, start, text_condition, id_bytes),
-        TextPlan::Candidates => {
+        TextPlan::Candidates | TextPlan::Matches(_) => {
             // Materialized: every match first (no order, no limit, so the planner has
             // no reason to walk an ordering index), then the page of them.
             let mut select = QueryBuilder::new(format!(
@@ -271,9 +285,9 @@ fn utf8(bytes: Vec<u8>) -> Result<String, StoreError> {
 }
 
 /// The test of `q` on the folded text: `strpos`, which takes `q` literally, or `LIKE`
-/// with `%` and `_` escaped, which the trigram index serves. A NULL text_folded (no
-/// text) never matches.
-fn text_condition(query: &mut QueryBuilder<'_, Postgres>, q: &str, plan: TextPlan) {
+/// with `%` and `_` escaped, which the trigram index serves; or the rows known to
+/// match. A NULL text_folded (no text) never matches.
+fn text_condition(query: &mut QueryBuilder<'_, Postgres>, q: &str, plan: &TextPlan) {
     match plan {
         TextPlan::Walk => query
             .push("strpos(text_folded, ")
@@ -283,6 +297,10 @@ fn text_condition(query: &mut QueryBuilder<'_, Postgres>, q: &str, plan: TextPla
             .push("text_folded LIKE ")
             .push_bind(like_pattern(q))
             .push(" ESCAPE '\\'"),
+        TextPlan::Matches(matches) => query
+            .push("message_id = ANY(")
+            .push_bind(matches.as_ref().clone())
+            .push(")"),
     };
 }
 
