@@ -38,10 +38,8 @@ impl PgReader {
         let (data, next) = if start.is_past_the_last(total) {
             (Vec::new(), None)
         } else {
-            let plan = match counted.matches {
-                Some(matches) => TextPlan::Matches(matches),
-                None => TextPlan::for_page(filter, limit, start, total, rows_in_range),
-            };
+            let counts = (total, rows_in_range);
+            let plan = TextPlan::for_page(filter, limit, start, counts, counted.matches);
             page(&mut snapshot, filter, limit, start, &plan).await?
         };
         snapshot.rollback().await?;
@@ -104,18 +102,18 @@ const CANDIDATE_COST_ROWS: u64 = 4;
 
 impl TextPlan {
     /// The plan for a page of `total` matches among `rows_in_range` rows (those of the
-    /// filter without `q`). The planner cannot tell: it guesses how many rows a `LIKE`
-    /// matches from a sample, and has walked 450,000 rows for a word 124 rows hold.
-    /// The exact count is known here. A walk stops after about
-    /// `wanted × rows_in_range / total` rows.
+    /// filter without `q`), with the matches' ids where they are kept. The planner
+    /// cannot tell: it guesses how many rows a `LIKE` matches from a sample, and has
+    /// walked 450,000 rows for a word 124 rows hold. The exact count is known here. A
+    /// walk stops after about `wanted × rows_in_range / total` rows.
     fn for_page(
         filter: &MessageFilter,
         limit: u32,
         start: &PageStart,
-        total: u64,
-        rows_in_range: u64,
+        (total, rows_in_range): (u64, u64),
+        matches: Option<Matches>,
     ) -> Self {
-        if !filter.q.as_deref().is_some_and(has_trigram) {
+        if matches.is_none() && !filter.q.as_deref().is_some_and(has_trigram) {
             return Self::Walk;
         }
         let skipped = match start {
@@ -127,7 +125,7 @@ impl TextPlan {
         if walked <= WALK_BUDGET_ROWS || walked <= total.saturating_mul(CANDIDATE_COST_ROWS) {
             Self::Walk
         } else {
-            Self::Candidates
+            matches.map_or(Self::Candidates, Self::Matches)
         }
     }
 
@@ -334,7 +332,7 @@ mod tests {
     fn the_trigram_index_is_consulted_only_for_matches_a_walk_would_find_late() {
         let first = PageStart::Offset(0);
         let plan = |filter: &MessageFilter, start: &PageStart, total, range| {
-            TextPlan::for_page(filter, 50, start, total, range)
+            TextPlan::for_page(filter, 50, start, (total, range), None)
         };
         // 124 of 1,000,000: a walk would test about 411,000 rows.
         assert_eq!(
@@ -356,6 +354,14 @@ mod tests {
             plan(&q("hello"), &deep, 5_000, 1_000_000),
             TextPlan::Candidates
         );
+        // The matches of a short `q`, where they are kept, serve as the index would.
+        let matches = std::sync::Arc::new(vec![b"m1".to_vec()]);
+        let kept = |total, range| {
+            let counts = (total, range);
+            TextPlan::for_page(&q("ka"), 50, &first, counts, Some(matches.clone()))
+        };
+        assert_eq!(kept(124, 1_000_000), TextPlan::Matches(matches.clone()));
+        assert_eq!(kept(1_900, 20_000), TextPlan::Walk, "about 540 rows walked");
         // A count reads its whole range when walking.
         assert_eq!(TextPlan::for_count("order", 2_065), TextPlan::Walk);
         assert_eq!(TextPlan::for_count("order", 500_000), TextPlan::Candidates);
