@@ -16,7 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::config::{Config, Secret};
 use crate::error::json_error_bodies;
 use crate::metrics::Metrics;
-use crate::server::ConnectionLimits;
+use crate::server::{ConnectionLimits, OnRefusal};
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::{record_request, REQUEST_ID_HEADER};
 
@@ -57,6 +57,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     store: Store,
+    metrics: Arc<Metrics>,
     limits: ConnectionLimits,
 }
 
@@ -91,12 +92,13 @@ impl Application {
             secret: config.webhook_secret.clone(),
             max_body_bytes: config.max_body_bytes,
             store: store.clone(),
-            metrics,
+            metrics: metrics.clone(),
         };
         Ok(Self {
             listener,
             router: router(state, config),
             store,
+            metrics,
             limits: ConnectionLimits {
                 max_connections: config.max_connections,
                 header_read_timeout: config.header_read_timeout,
@@ -113,7 +115,23 @@ impl Application {
     /// Serves until `shutdown` resolves, lets in-flight requests finish, then commits
     /// whatever is queued and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
-        crate::server::serve(self.listener, self.router, self.limits, shutdown).await;
+        let metrics = self.metrics;
+        let on_refusal: OnRefusal = Arc::new(move |status: StatusCode| {
+            // As the request line of every other 4xx, without what hyper could not read.
+            tracing::warn!(
+                status = status.as_u16(),
+                "request refused: not valid HTTP/1.1"
+            );
+            metrics.observe_refusal(status.as_u16());
+        });
+        crate::server::serve(
+            self.listener,
+            self.router,
+            self.limits,
+            on_refusal,
+            shutdown,
+        )
+        .await;
         self.store.close().await;
     }
 }

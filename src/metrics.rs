@@ -181,6 +181,13 @@ impl Metrics {
         self.request_latency_ms.observe(latency_ms);
     }
 
+    /// Counts one request refused before routing (hyper could not parse it).
+    pub fn observe_refusal(&self, status: u16) {
+        self.http_requests
+            .with_label_values(&["unmatched", &status.to_string()])
+            .inc();
+    }
+
     /// Counts one `/webhook` outcome.
     pub fn observe_webhook(&self, result: WebhookResult) {
         self.webhook_requests

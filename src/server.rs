@@ -1,6 +1,9 @@
 //! Accepting connections: HTTP/1.1 with a time limit on reading request headers, a
 //! cap on open connections, and graceful shutdown. `axum::serve` has neither limit,
-//! so one slow or greedy client could hold the server's resources forever.
+//! so one slow or greedy client could hold the server's resources forever. Requests
+//! that hyper cannot parse are refused in JSON like every other 4xx (`refusals`).
+
+mod refusals;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,6 +16,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+
+use refusals::JsonRefusals;
+pub use refusals::OnRefusal;
 
 /// How long to pause accepting after the process ran out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -29,11 +35,13 @@ pub struct ConnectionLimits {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves; then stops accepting,
-/// closes idle connections, and waits for in-flight requests to finish.
+/// closes idle connections, and waits for in-flight requests to finish. `on_refusal`
+/// is told of each request refused before it reached `router`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    on_refusal: OnRefusal,
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -62,6 +70,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
+        let stream = JsonRefusals::new(stream, on_refusal.clone());
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             // Errors here are clients going away or breaking HTTP; the request's own

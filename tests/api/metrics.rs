@@ -236,3 +236,40 @@ fn label_values(text: &str, name: &str, label: &str) -> BTreeSet<String> {
         .map(|(_, value)| value)
         .collect()
 }
+
+/// A request hyper cannot parse never reaches the router; it is refused in JSON all
+/// the same, logged, and counted under `unmatched`.
+#[tokio::test]
+async fn a_request_that_is_not_http_is_refused_in_json_logged_and_counted() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut app = TestApp::spawn().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(b"HELLO\r\n\r\n").await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+    assert!(
+        head.contains("\r\ncontent-type: application/json\r\n"),
+        "{head}"
+    );
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body, json!({"detail": "the request is not valid HTTP/1.1"}));
+    let line = app
+        .wait_for_log(|line| line["message"] == "request refused: not valid HTTP/1.1")
+        .await;
+    assert_eq!(
+        (&line["level"], &line["status"]),
+        (&json!("WARN"), &json!(400))
+    );
+    let text = app.metrics().await;
+    let refused = [("path", "unmatched"), ("status", "400")];
+    assert_eq!(
+        sample(&text, "http_requests_total", &refused),
+        Some(1.0),
+        "{text}"
+    );
+}

@@ -107,8 +107,6 @@ async fn broken_http_is_refused_with_a_4xx_and_stores_nothing() {
 }
 
 #[tokio::test]
-#[ignore = "bug: hyper refuses broken HTTP/1.1 (bad request line, bad headers, \
-            431, 414, bad Content-Length) itself, with an empty body and no Content-Type"]
 async fn broken_http_is_refused_with_a_json_body() {
     let (small, default) = spawn_pair().await;
     let cases = broken_http();
