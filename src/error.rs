@@ -87,6 +87,18 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The `detail` of an error answer that no handler wrote: made by a layer, or by hyper
+/// before routing (`server::refusals`).
+pub(crate) fn status_detail(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "request body is larger than the limit",
+        StatusCode::REQUEST_TIMEOUT => "request took too long",
+        StatusCode::URI_TOO_LONG => "the request URI is too long",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "the request headers are too large",
+        _ => status.canonical_reason().unwrap_or("error"),
+    }
+}
+
 /// Gives a JSON `detail` body to error answers made outside our handlers (unknown
 /// routes, wrong methods, time-outs, body limits), so every 4xx and 5xx is JSON.
 pub async fn json_error_bodies(request: Request, next: Next) -> Response {
@@ -99,11 +111,7 @@ pub async fn json_error_bodies(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
-    let detail = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "request body is larger than the limit",
-        StatusCode::REQUEST_TIMEOUT => "request took too long",
-        _ => status.canonical_reason().unwrap_or("error"),
-    };
+    let detail = status_detail(status);
     let (mut parts, _) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
     let mut replaced = (status, Json(json!({ "detail": detail }))).into_response();

@@ -13,6 +13,8 @@ use std::task::{ready, Context, Poll};
 use axum::http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::error::status_detail;
+
 /// Told of each refusal rewritten, with its status.
 pub type OnRefusal = Arc<dyn Fn(StatusCode) + Send + Sync>;
 
@@ -124,12 +126,9 @@ fn hyper_refusal(response: &[u8]) -> Option<StatusCode> {
 /// The refusal in the service's shape: a JSON `detail`, and the connection closed.
 fn json_refusal(status: StatusCode) -> Vec<u8> {
     let detail = match status {
+        // hyper's 400 means the request could not be parsed at all.
         StatusCode::BAD_REQUEST => "the request is not valid HTTP/1.1",
-        StatusCode::URI_TOO_LONG => "the request URI is too long",
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "the request headers are too large",
-        _ => status
-            .canonical_reason()
-            .unwrap_or("the request was refused"),
+        _ => status_detail(status),
     };
     let body = serde_json::json!({ "detail": detail }).to_string();
     format!(

@@ -105,7 +105,10 @@ impl TextCounts {
                     (Some(matches), true) => {
                         let more = unseen.matches(connection).await?;
                         let count = known.counted.count + more.len() as u64;
-                        let matches = few([matches.as_slice(), &more].concat());
+                        let matches = match more.is_empty() {
+                            true => Some(matches.clone()),
+                            false => few([matches.as_slice(), &more].concat()),
+                        };
                         Counted { count, matches }
                     }
                     _ => Counted {
