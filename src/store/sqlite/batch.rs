@@ -16,10 +16,10 @@ use prometheus::IntGauge;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteQueryResult;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
-use tokio::task::JoinHandle;
 
 use super::checkpoint::Checkpointer;
-use super::sender_order::{copy_window, SenderOrder, Window, WindowCopy};
+use super::merges::Merges;
+use super::sender_order::{SenderOrder, WindowCopy};
 use crate::message::Message;
 use crate::store::writer::{Committer, Pending};
 use crate::store::{fold_case, InsertOutcome};
@@ -52,90 +52,6 @@ pub(super) struct SqliteCommitter {
     merges: Option<Merges>,
     /// Shows the rows not merged into the sender order yet, as last known.
     unmerged_rows: IntGauge,
-}
-
-/// The merge steps' connection, and the copy of a window being made on it.
-pub(super) struct Merges {
-    pool: SqlitePool,
-    /// The connection kept between steps; `None` while a copy holds it, and after a
-    /// failure.
-    kept: Option<PoolConnection<Sqlite>>,
-    copying: Option<JoinHandle<Copied>>,
-}
-
-/// A copy made: the connection it was made on, and whether it was.
-type Copied = (PoolConnection<Sqlite>, Result<(), sqlx::Error>);
-
-impl Merges {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        Self {
-            pool,
-            kept: None,
-            copying: None,
-        }
-    }
-
-    /// The next step of `order`, unless the copy of its window is still being made.
-    /// A step that finds no copy starts making one, and returns.
-    async fn step(&mut self, order: &mut SenderOrder, idle: bool) -> Result<(), sqlx::Error> {
-        if self
-            .copying
-            .as_ref()
-            .is_some_and(|copying| !copying.is_finished())
-        {
-            return Ok(());
-        }
-        if let Some(copying) = self.copying.take() {
-            match copying.await {
-                Ok((connection, Ok(()))) => self.kept = Some(connection),
-                Ok((mut connection, Err(error))) => {
-                    connection.close_on_drop();
-                    order.failed();
-                    return Err(error);
-                }
-                Err(panicked) => {
-                    tracing::error!(error = %panicked, "copying the window to merge failed");
-                    order.failed();
-                    return Err(sqlx::Error::WorkerCrashed);
-                }
-            }
-        }
-        let mut connection = match self.kept.take() {
-            Some(connection) => connection,
-            None => self.pool.acquire().await.inspect_err(|_| order.failed())?,
-        };
-        match order.step(&mut connection, idle, WindowCopy::Ahead).await {
-            Ok(None) => {
-                self.kept = Some(connection);
-                Ok(())
-            }
-            Ok(Some(window)) => {
-                self.copying = Some(tokio::spawn(copy(connection, window)));
-                Ok(())
-            }
-            Err(error) => {
-                recover(&mut connection, AfterFailure::Reconnect).await;
-                Err(error)
-            }
-        }
-    }
-
-    async fn close(&mut self) {
-        // Waited for, not aborted: an aborted copy left its connection open until the
-        // process ended, and with it the WAL beside the database file. A copy takes
-        // tens of milliseconds.
-        if let Some(copying) = self.copying.take() {
-            let _ = copying.await;
-        }
-        self.kept = None;
-        self.pool.close().await;
-    }
-}
-
-/// Makes the copy of `window` on `connection`, and gives the connection back.
-async fn copy(mut connection: PoolConnection<Sqlite>, window: Window) -> Copied {
-    let copied = copy_window(&mut connection, &window).await;
-    (connection, copied)
 }
 
 impl SqliteCommitter {
@@ -394,7 +310,7 @@ pub enum AfterFailure {
     RollBack,
 }
 
-async fn recover(connection: &mut PoolConnection<Sqlite>, after: AfterFailure) {
+pub(super) async fn recover(connection: &mut PoolConnection<Sqlite>, after: AfterFailure) {
     let rolled_back = sqlx::query("ROLLBACK").execute(&mut **connection).await;
     if after == AfterFailure::Reconnect || rolled_back.is_err() {
         connection.close_on_drop();
@@ -411,7 +327,7 @@ mod tests {
     use super::*;
     use crate::message::Message;
     use crate::store::sqlite::reads::MESSAGE_COUNT;
-    use crate::store::sqlite::{wal_path, write_connect_options, MIGRATOR};
+    use crate::store::sqlite::MIGRATOR;
     use crate::timestamp::Timestamp;
     use InsertOutcome::{Created, Duplicate};
 
@@ -467,45 +383,6 @@ mod tests {
             .await
             .unwrap();
         (texts, total)
-    }
-
-    /// Closing the merge steps while their connection copies a window waits for the
-    /// copy, and closes that connection: the last connection closed then folds the WAL
-    /// into the database file. (Aborting the copy left its connection open until the
-    /// process ended, and the newest commits only in the WAL beside the file.)
-    #[tokio::test]
-    async fn closing_the_merge_steps_during_a_copy_closes_their_connection() {
-        let folder = tempfile::tempdir().unwrap();
-        let file = folder.path().join("merges.db");
-        let connect = || {
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(write_connect_options(&file))
-        };
-        let pool = connect().await.unwrap();
-        MIGRATOR.run(&pool).await.unwrap();
-        let window = 8192;
-        let rows: Vec<Pending> = (0..window)
-            .map(|n| pending(&format!("m{n:05}"), "text"))
-            .collect();
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            commit_on(&pool, chunk, AfterFailure::Reconnect)
-                .await
-                .unwrap();
-        }
-        let mut merges = Merges::new(connect().await.unwrap());
-        let mut order = SenderOrder::new(window, 1024);
-        merges.step(&mut order, false).await.unwrap();
-        assert!(merges.copying.is_some(), "no window to copy");
-        // The copy sends its first statement to SQLite's thread, and the close comes.
-        tokio::task::yield_now().await;
-        merges.close().await;
-        assert!(wal_path(&file).exists(), "the database is in WAL mode");
-        pool.close().await;
-        assert!(
-            !wal_path(&file).exists(),
-            "the WAL is left beside the database"
-        );
     }
 
     #[tokio::test]

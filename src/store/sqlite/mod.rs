@@ -4,6 +4,7 @@
 mod batch;
 mod checkpoint;
 mod count;
+mod merges;
 mod reads;
 #[cfg(test)]
 mod search_properties;
@@ -19,8 +20,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use batch::insert_messages;
-use batch::{AfterFailure, Merges, SqliteCommitter};
+use batch::{AfterFailure, SqliteCommitter};
 use checkpoint::Checkpointer;
+use merges::Merges;
 pub use sender_order::{SenderOrder, WindowCopy};
 
 use super::wal_sync::Durability;
