@@ -7,7 +7,7 @@
 //! and no rows: an `INSERT` of up to 64 rows in autocommit (one statement is one
 //! transaction), whose count of inserted rows tells whether every id was new. Only a
 //! batch holding duplicates asks which ids were inserted. Measured against
-//! `BEGIN`/`INSERT … RETURNING`/`COMMIT`: see the README's Performance section.
+//! `BEGIN`/`INSERT … RETURNING`/`COMMIT`: see docs/performance-history.md.
 
 use std::collections::HashSet;
 use std::time::SystemTime;

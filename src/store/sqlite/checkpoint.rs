@@ -14,7 +14,7 @@
 //! copied, the database after, as in any checkpoint with `synchronous=NORMAL`. The
 //! cost is CPU: a page that every batch rewrites is copied once per interval. Off by
 //! default: on a local disk the writer's own checkpoints every 160 MB serve better
-//! (README, Performance); this is for disks where syncing that much is slow.
+//! (docs/performance-history.md); this is for disks where syncing that much is slow.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -38,7 +38,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// WAL pages after which a commit checkpoints (SQLite's default is 1,000): 160 MB of
 /// WAL. Against 40 MB: ingest p99 8–10 ms instead of 22–28 ms (the stalls are four
-/// times rarer and about as long), as many requests/s or more (see the README).
+/// times rarer and about as long), as many requests/s or more
+/// (docs/performance-history.md).
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 40_000;
 
 /// How long the writer waits for the merge steps' connection to open.
