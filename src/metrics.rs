@@ -184,7 +184,7 @@ impl Metrics {
     /// Counts one request refused before routing (hyper could not parse it).
     pub fn observe_refusal(&self, status: u16) {
         self.http_requests
-            .with_label_values(&["unmatched", &status.to_string()])
+            .with_label_values(&[UNMATCHED_PATH, &status.to_string()])
             .inc();
     }
 

@@ -163,14 +163,10 @@ async fn count(
     began: Instant,
 ) -> Result<(Counted, u64), StoreError> {
     let (from, since) = (filter.from.as_deref(), filter.since.as_ref());
-    let counted = |count| Counted {
-        count,
-        matches: None,
-    };
     if let (Some(_), Some(_), None) = (from, since, &filter.q) {
         // No aggregate answers, and without `q` the range is the matches themselves.
         let total = count_rows(connection, filter, &TextPlan::Walk).await?;
-        return Ok((counted(total), total));
+        return Ok((Counted::without_matches(total), total));
     }
     let rows_in_range = match (from, since) {
         (None, None) => {
@@ -202,7 +198,7 @@ async fn count(
     };
     let rows_in_range = non_negative(rows_in_range.unwrap_or(0));
     let total = match (from, since, filter.q.as_deref()) {
-        (_, _, None) => counted(rows_in_range),
+        (_, _, None) => Counted::without_matches(rows_in_range),
         (None, None, Some(q)) => {
             // Asked again page after page, and the costliest: remembered, and for a `q`
             // no index narrows down, with its matches while they are few.
@@ -216,7 +212,7 @@ async fn count(
         }
         (_, _, Some(q)) => {
             let plan = TextPlan::for_count(q, rows_in_range);
-            counted(count_rows(connection, filter, &plan).await?)
+            Counted::without_matches(count_rows(connection, filter, &plan).await?)
         }
     };
     Ok((total, rows_in_range))

@@ -66,6 +66,16 @@ pub(super) struct Counted {
     pub(super) matches: Option<Matches>,
 }
 
+impl Counted {
+    /// A count whose matches are not kept.
+    pub(super) fn without_matches(count: u64) -> Self {
+        Self {
+            count,
+            matches: None,
+        }
+    }
+}
+
 impl TextCounts {
     /// The rows of the current snapshot whose `text_folded` is `LIKE pattern`: from a
     /// remembered count and the rows it did not see when one serves, else from
@@ -111,10 +121,9 @@ impl TextCounts {
                         };
                         Counted { count, matches }
                     }
-                    _ => Counted {
-                        count: known.counted.count + unseen.count(connection).await?,
-                        matches: None,
-                    },
+                    _ => Counted::without_matches(
+                        known.counted.count + unseen.count(connection).await?,
+                    ),
                 }
             }
             None => {
@@ -127,10 +136,7 @@ impl TextCounts {
                         count: matches.len() as u64,
                         matches: Some(matches),
                     },
-                    None => Counted {
-                        count: count_afresh(connection).await?,
-                        matches: None,
-                    },
+                    None => Counted::without_matches(count_afresh(connection).await?),
                 }
             }
         };
