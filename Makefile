@@ -53,7 +53,7 @@ up:
 	docker compose up -d --build
 
 down:
-	docker compose --profile postgres down -v
+	docker compose down -v
 
 logs:
 	docker compose logs -f api

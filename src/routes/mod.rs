@@ -5,7 +5,7 @@ mod health;
 mod messages;
 mod metrics;
 mod stats;
-mod webhook;
+pub mod webhook;
 
 use axum::Router;
 use utoipa::OpenApi;
