@@ -12,6 +12,8 @@ use crate::helpers::{message, sign, with, TestApp};
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 /// The body limit of the app that takes the oversized bodies.
 pub(super) const SMALL_LIMIT: usize = 1024;
+/// The body limit of the other app: 1 MiB, above the 64 KiB default, so that deeply
+/// nested bodies reach the JSON parser.
 pub(super) const DEFAULT_LIMIT: usize = 1 << 20;
 
 pub(super) type Build = Box<dyn Fn(&Client, &str) -> RequestBuilder>;
