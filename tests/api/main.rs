@@ -3,6 +3,7 @@
 //! `TEST_POSTGRES_URL` (`make test-postgres`) every test gets a fresh PostgreSQL
 //! database instead of a SQLite file (see `helpers::TestDatabase`).
 
+mod command_line;
 mod connections;
 mod cursor;
 mod health;
@@ -14,9 +15,11 @@ mod messages;
 mod metrics;
 mod openapi;
 mod postgres;
+mod read_access;
 mod replicas;
 mod sigkill;
 mod signed_bodies;
+mod standard_webhooks;
 mod startup;
 mod stats;
 mod webhook;
