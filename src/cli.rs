@@ -82,10 +82,15 @@ fn signed_headers(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    let value = signature::sign_standard(&secret, &id, timestamp, &body).ok_or(
-        "--standard needs WEBHOOK_SECRET written whsec_<base64 of the key>; \
-         this one is a plain secret, which signs X-Signature only",
-    )?;
+    let value = match signature::standard_key(&secret) {
+        None => Err(
+            "--standard needs WEBHOOK_SECRET written whsec_<base64 of the key>; \
+                     this one is a plain secret, which signs X-Signature only",
+        ),
+        Some(Err(_)) => Err("WEBHOOK_SECRET starts with whsec_ but the rest is not base64"),
+        Some(Ok(_)) => signature::sign_standard(&secret, &id, timestamp, &body)
+            .ok_or("WEBHOOK_SECRET is not a Standard Webhooks secret"),
+    }?;
     Ok(format!(
         "{ID_HEADER}: {id}\n{TIMESTAMP_HEADER}: {timestamp}\n{STANDARD_SIGNATURE_HEADER}: {value}\n"
     ))

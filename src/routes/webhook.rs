@@ -76,6 +76,7 @@ pub async fn receive_webhook(
         Err(ApiError::UnreadableBody) => WebhookResult::UnreadableBody,
         Err(ApiError::Overloaded) => WebhookResult::Overloaded,
         Err(ApiError::StoreUnavailable) => WebhookResult::StoreUnavailable,
+        // Read access is not asked of /webhook, which is signed instead.
         Err(ApiError::NotAuthenticated) => WebhookResult::InvalidSignature,
     };
     let mut response = match outcome {
