@@ -1,5 +1,6 @@
 //! One module per resource; `api` puts them together with their OpenAPI operations.
 
+mod auth;
 mod docs;
 mod health;
 mod messages;
@@ -15,6 +16,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::openapi::ApiDoc;
 
+pub use auth::{Authorized, ReadAccess};
 pub use docs::DOCS_ROUTES;
 
 /// Every route of the contract. `routes!` registers each handler at the method and
