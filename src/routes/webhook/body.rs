@@ -37,11 +37,15 @@ impl BodyBudget {
     /// Room for `bytes` more, waiting at most `BUDGET_WAIT`; `None` when there is none.
     async fn reserve(&self, bytes: usize) -> Option<Reserved> {
         let count = u32::try_from(bytes).ok()?;
-        let permit =
-            tokio::time::timeout(BUDGET_WAIT, self.bytes.clone().acquire_many_owned(count))
-                .await
-                .ok()?
-                .ok()?;
+        let permit = match self.bytes.clone().try_acquire_many_owned(count) {
+            Ok(permit) => permit,
+            Err(_) => {
+                tokio::time::timeout(BUDGET_WAIT, self.bytes.clone().acquire_many_owned(count))
+                    .await
+                    .ok()?
+                    .ok()?
+            }
+        };
         self.in_flight.add(i64::from(count));
         Some(Reserved {
             _permit: permit,
