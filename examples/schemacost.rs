@@ -11,7 +11,7 @@
 //! The store creates the database and applies the migrations; `--setup` then runs on
 //! it, before the inserts (to drop part of the schema, say); `--periodic` runs after the
 //! batch that reaches each multiple of `--every` messages (to try building part of the
-//! schema behind the inserts, say: docs/performance-history.md). Between batches it merges
+//! schema behind the inserts, say: docs/performance.md). Between batches it merges
 //! rows into the `(from, ts)` order as the writer does. Prints the WAL frames written
 //! per message (right only until the first checkpoint, at 40,000 pages) and the wall
 //! time per message.

@@ -7,7 +7,7 @@
 # so that drift on a shared machine spreads over all of them. VARIANTS='as
 # shipped,primary key only' runs only the variants named (comma-separated). At the end:
 # each variant's mean requests/s, and its cost against the primary key alone, the mean
-# of the rounds' costs with a 95% confidence interval (issue 4's target: at most 20%
+# of the rounds' costs with a 95% confidence interval (the target: at most 20%
 # for the whole schema). Only a measurement: the dropped parts make /stats, totals and
 # search wrong on those throwaway databases.
 set -euo pipefail

@@ -14,8 +14,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
-use crate::error::json_error_bodies;
 use crate::metrics::Metrics;
+use crate::routes::error::json_error_bodies;
 use crate::routes::webhook::BodyBudget;
 use crate::routes::ReadAccess;
 use crate::server::{ConnectionLimits, OnRefusal};

@@ -5,7 +5,6 @@
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod error;
 pub mod healthcheck;
 pub mod message;
 pub mod metrics;

@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::FieldError;
 use crate::timestamp::Timestamp;
 
 /// The most characters (Unicode scalar values, not bytes) `text` may hold.
@@ -28,18 +27,35 @@ pub struct Message {
 }
 
 /// A stored message as `/messages` returns it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredMessage {
-    #[schema(min_length = 1, max_length = 256)]
     pub message_id: String,
-    #[schema(schema_with = crate::openapi::msisdn)]
     pub from: String,
-    #[schema(schema_with = crate::openapi::msisdn)]
     pub to: String,
-    #[schema(schema_with = crate::openapi::timestamp)]
     pub ts: String,
-    #[schema(schema_with = crate::openapi::nullable_text, required = true)]
     pub text: Option<String>,
+}
+
+/// One broken rule of an input: where it is, its kind and a sentence for a person.
+/// The HTTP layer turns a list of them into the body of a 422.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidField {
+    /// Where the problem is: `["body", "from"]`, `["query", "limit"]`, `["body"]`.
+    pub loc: Vec<&'static str>,
+    /// A stable, machine-readable kind (Pydantic's names where one fits).
+    pub kind: &'static str,
+    /// A sentence for a person.
+    pub msg: String,
+}
+
+impl InvalidField {
+    pub fn new(loc: Vec<&'static str>, kind: &'static str, msg: impl Into<String>) -> Self {
+        Self {
+            loc,
+            msg: msg.into(),
+            kind,
+        }
+    }
 }
 
 /// The body as JSON: the known fields in any JSON type. Serde refuses a known field
@@ -55,7 +71,7 @@ struct RawMessage {
 
 impl Message {
     /// Parses and validates a raw webhook body, reporting every broken rule at once.
-    pub fn from_json(body: &[u8]) -> Result<Self, Vec<FieldError>> {
+    pub fn from_json(body: &[u8]) -> Result<Self, Vec<InvalidField>> {
         let raw: RawMessage =
             serde_json::from_slice(body).map_err(|error| vec![body_error(&error)])?;
         let mut errors = Vec::new();
@@ -95,11 +111,11 @@ pub fn is_msisdn(value: &str) -> bool {
 pub fn timestamp(
     raw: &str,
     loc: &[&'static str],
-    errors: &mut Vec<FieldError>,
+    errors: &mut Vec<InvalidField>,
 ) -> Option<Timestamp> {
     Timestamp::parse(raw)
         .map_err(|invalid| {
-            errors.push(FieldError::new(
+            errors.push(InvalidField::new(
                 loc.to_vec(),
                 "datetime_parsing",
                 invalid.to_string(),
@@ -108,15 +124,15 @@ pub fn timestamp(
         .ok()
 }
 
-fn body_error(error: &serde_json::Error) -> FieldError {
+fn body_error(error: &serde_json::Error) -> InvalidField {
     use serde_json::error::Category;
     match error.classify() {
-        Category::Data => FieldError::new(
+        Category::Data => InvalidField::new(
             vec!["body"],
             "model_attributes_type",
             format!("Input should be a JSON object with the message fields: {error}"),
         ),
-        Category::Syntax | Category::Eof | Category::Io => FieldError::new(
+        Category::Syntax | Category::Eof | Category::Io => InvalidField::new(
             vec!["body"],
             "json_invalid",
             format!("JSON decode error: {error}"),
@@ -127,12 +143,12 @@ fn body_error(error: &serde_json::Error) -> FieldError {
 fn required_string(
     value: Option<Value>,
     field: &'static str,
-    errors: &mut Vec<FieldError>,
+    errors: &mut Vec<InvalidField>,
 ) -> Option<String> {
     match value {
         Some(Value::String(value)) => Some(value),
         None => {
-            errors.push(FieldError::new(
+            errors.push(InvalidField::new(
                 vec!["body", field],
                 "missing",
                 "Field required",
@@ -146,23 +162,23 @@ fn required_string(
     }
 }
 
-fn string_type(field: &'static str) -> FieldError {
-    FieldError::new(
+fn string_type(field: &'static str) -> InvalidField {
+    InvalidField::new(
         vec!["body", field],
         "string_type",
         "Input should be a valid string",
     )
 }
 
-fn message_id(value: String, errors: &mut Vec<FieldError>) -> Option<String> {
+fn message_id(value: String, errors: &mut Vec<InvalidField>) -> Option<String> {
     let error = if value.is_empty() {
-        FieldError::new(
+        InvalidField::new(
             vec!["body", "message_id"],
             "string_too_short",
             "String should have at least 1 character",
         )
     } else if value.chars().count() > MAX_MESSAGE_ID_CHARS {
-        FieldError::new(
+        InvalidField::new(
             vec!["body", "message_id"],
             "string_too_long",
             format!("String should have at most {MAX_MESSAGE_ID_CHARS} characters"),
@@ -174,9 +190,9 @@ fn message_id(value: String, errors: &mut Vec<FieldError>) -> Option<String> {
     None
 }
 
-fn msisdn(value: String, field: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
+fn msisdn(value: String, field: &'static str, errors: &mut Vec<InvalidField>) -> Option<String> {
     if !is_msisdn(&value) {
-        errors.push(FieldError::new(
+        errors.push(InvalidField::new(
             vec!["body", field],
             "string_pattern_mismatch",
             "String should match pattern '^\\+[0-9]{1,15}$'",
@@ -187,12 +203,12 @@ fn msisdn(value: String, field: &'static str, errors: &mut Vec<FieldError>) -> O
 }
 
 /// `Some(None)` for an absent or null text, `Some(Some(text))` for a valid one.
-fn optional_text(value: Option<Value>, errors: &mut Vec<FieldError>) -> Option<Option<String>> {
+fn optional_text(value: Option<Value>, errors: &mut Vec<InvalidField>) -> Option<Option<String>> {
     match value {
         None | Some(Value::Null) => Some(None),
         Some(Value::String(text)) if text.chars().count() <= MAX_TEXT_CHARS => Some(Some(text)),
         Some(Value::String(_)) => {
-            errors.push(FieldError::new(
+            errors.push(InvalidField::new(
                 vec!["body", "text"],
                 "string_too_long",
                 format!("String should have at most {MAX_TEXT_CHARS} characters"),

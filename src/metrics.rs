@@ -1,5 +1,5 @@
 //! The Prometheus registry and every metric the service exports. The names here are
-//! the ones listed in the README; change both together.
+//! the ones listed in docs/api.md; change both together.
 
 use std::time::Duration;
 

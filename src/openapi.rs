@@ -9,8 +9,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 pub use schemas::{
-    msisdn, nullable_text, nullable_timestamp, timestamp, ErrorBody, ServiceUnavailable, TimedOut,
-    Unauthenticated, ValidationErrorBody, WebhookMessage, MSISDN_PATTERN, TIMESTAMP_PATTERN,
+    msisdn, nullable_text, nullable_timestamp, timestamp, ErrorBody, ServiceUnavailable,
+    StoredMessage, TimedOut, Unauthenticated, ValidationErrorBody, WebhookMessage, MSISDN_PATTERN,
+    TIMESTAMP_PATTERN,
 };
 
 /// The name under which `/webhook` refers to its `X-Signature` scheme.

@@ -10,7 +10,7 @@
 //! `CRASH_SEED=n` replays the kill moments of an earlier run.
 
 #[allow(dead_code)]
-#[path = "api/helpers.rs"]
+#[path = "api/helpers/mod.rs"]
 mod helpers;
 
 use std::collections::HashSet;

@@ -5,7 +5,7 @@
 //! without a restart.
 
 #[allow(dead_code)]
-#[path = "api/helpers.rs"]
+#[path = "api/helpers/mod.rs"]
 mod helpers;
 
 use std::io::Write;

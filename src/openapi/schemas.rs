@@ -6,8 +6,8 @@ use serde_json::json;
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::{ToResponse, ToSchema};
 
-use crate::error::FieldError;
 use crate::message::MAX_TEXT_CHARS;
+use crate::routes::error::FieldError;
 
 /// `from` and `to`: `+` and 1 to 15 ASCII digits, E.164 (`message::is_msisdn`).
 pub const MSISDN_PATTERN: &str = r"^\+[0-9]{1,15}$";
@@ -85,6 +85,22 @@ pub struct WebhookMessage {
     pub ts: String,
     /// May be absent or null.
     #[schema(schema_with = nullable_text)]
+    pub text: Option<String>,
+}
+
+// The schema of `message::StoredMessage`, which the domain keeps free of OpenAPI.
+/// A stored message as `/messages` returns it.
+#[derive(ToSchema)]
+pub struct StoredMessage {
+    #[schema(min_length = 1, max_length = 256)]
+    pub message_id: String,
+    #[schema(schema_with = msisdn)]
+    pub from: String,
+    #[schema(schema_with = msisdn)]
+    pub to: String,
+    #[schema(schema_with = timestamp)]
+    pub ts: String,
+    #[schema(schema_with = nullable_text, required = true)]
     pub text: Option<String>,
 }
 

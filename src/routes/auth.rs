@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
 use crate::config::Secret;
-use crate::error::ApiError;
+use crate::routes::error::ApiError;
 
 /// The accepted tokens, as digests; none: reads are open.
 #[derive(Clone, Default)]

@@ -9,9 +9,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::error::{ApiError, FieldError};
-use crate::message::{timestamp, StoredMessage};
+use crate::message::{timestamp, InvalidField, StoredMessage};
 use crate::openapi::{ServiceUnavailable, TimedOut, Unauthenticated, ValidationErrorBody};
+use crate::routes::error::ApiError;
 use crate::routes::Authorized;
 use crate::store::{Cursor, MessageFilter, PageStart};
 
@@ -29,6 +29,7 @@ const PARAMS: [&str; 6] = ["limit", "offset", "cursor", "from", "since", "q"];
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessagesPage {
     /// In `ts` (as an instant) then `message_id` order.
+    #[schema(value_type = Vec<crate::openapi::StoredMessage>)]
     data: Vec<StoredMessage>,
     /// Every message matching the filters, ignoring `limit`, `offset` and `cursor`.
     total: u64,
@@ -108,7 +109,7 @@ impl ListParams {
                 continue;
             };
             if seen.contains(&name) {
-                errors.push(FieldError::new(
+                errors.push(InvalidField::new(
                     vec!["query", name],
                     "multiple_values",
                     "Give this parameter at most once",
@@ -117,7 +118,7 @@ impl ListParams {
             }
             seen.push(name);
             let Some(value) = decode(raw_value) else {
-                errors.push(FieldError::new(
+                errors.push(InvalidField::new(
                     vec!["query", name],
                     "string_unicode",
                     "Input should be a valid string, unable to parse raw data as a unicode string",
@@ -137,7 +138,7 @@ impl ListParams {
                 }
                 "cursor" => match Cursor::decode(&value) {
                     Some(decoded) => cursor = Some(decoded),
-                    None => errors.push(FieldError::new(
+                    None => errors.push(InvalidField::new(
                         vec!["query", "cursor"],
                         "cursor_invalid",
                         "Input should be a next_cursor value returned by this service",
@@ -159,7 +160,7 @@ impl ListParams {
         }
         if let Some(cursor) = cursor {
             if seen.contains(&"offset") {
-                errors.push(FieldError::new(
+                errors.push(InvalidField::new(
                     vec!["query", "cursor"],
                     "cursor_with_offset",
                     "Give either cursor or offset, not both",
@@ -198,21 +199,21 @@ fn integer(
     name: &'static str,
     min: u64,
     max: u64,
-    errors: &mut Vec<FieldError>,
+    errors: &mut Vec<InvalidField>,
 ) -> Option<u64> {
     let error = match raw.trim().parse::<i128>() {
-        Ok(value) if value < i128::from(min) => FieldError::new(
+        Ok(value) if value < i128::from(min) => InvalidField::new(
             vec!["query", name],
             "greater_than_equal",
             format!("Input should be greater than or equal to {min}"),
         ),
-        Ok(value) if value > i128::from(max) => FieldError::new(
+        Ok(value) if value > i128::from(max) => InvalidField::new(
             vec!["query", name],
             "less_than_equal",
             format!("Input should be less than or equal to {max}"),
         ),
         Ok(value) => return u64::try_from(value).ok(),
-        Err(_) => FieldError::new(
+        Err(_) => InvalidField::new(
             vec!["query", name],
             "int_parsing",
             "Input should be a valid integer, unable to parse string as an integer",

@@ -14,7 +14,7 @@ use crate::openapi::TimedOut;
     tag = "operations",
     responses(
         (status = 200, body = String, content_type = "text/plain; version=0.0.4",
-         description = "Prometheus text format; the metric names are listed in the README",
+         description = "Prometheus text format; the metric names are listed in docs/api.md",
          example = "http_requests_total{path=\"/webhook\",status=\"200\"} 15\n"),
         (status = 408, response = TimedOut),
     )

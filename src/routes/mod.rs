@@ -2,6 +2,7 @@
 
 mod auth;
 mod docs;
+pub mod error;
 mod health;
 mod messages;
 mod metrics;

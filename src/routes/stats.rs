@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::Json;
 
 use crate::app::AppState;
-use crate::error::ApiError;
 use crate::openapi::{ServiceUnavailable, TimedOut, Unauthenticated};
+use crate::routes::error::ApiError;
 use crate::routes::Authorized;
 use crate::store::Stats;
 

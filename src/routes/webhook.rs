@@ -14,13 +14,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::error::{ApiError, FieldError};
+use crate::message::InvalidField;
 use crate::message::{Message, MAX_MESSAGE_ID_CHARS};
 use crate::metrics::WebhookResult;
 use crate::openapi::{
     ErrorBody, ServiceUnavailable, TimedOut, ValidationErrorBody, WebhookMessage,
 };
-use crate::signature::Rejection;
+use crate::routes::error::ApiError;
+use crate::signature::{self, Rejection};
 use crate::store::InsertOutcome;
 use crate::telemetry::WebhookLog;
 
@@ -97,6 +98,13 @@ pub async fn receive_webhook(
     response
 }
 
+/// The signature check reads the request's headers through this.
+impl signature::Headers for HeaderMap {
+    fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
+        self.get_all(name).iter().map(|value| value.as_bytes())
+    }
+}
+
 async fn ingest(
     state: &AppState,
     headers: &HeaderMap,
@@ -142,7 +150,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     {
         return Ok(());
     }
-    Err(ApiError::Validation(vec![FieldError::new(
+    Err(ApiError::Validation(vec![InvalidField::new(
         vec!["header", "content-type"],
         "content_type",
         "Content-Type should be application/json",

@@ -13,7 +13,7 @@ use std::task::{ready, Context, Poll};
 use axum::http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::error::status_detail;
+use crate::routes::error::status_detail;
 
 /// Told of each refusal rewritten, with its status.
 pub type OnRefusal = Arc<dyn Fn(StatusCode) + Send + Sync>;

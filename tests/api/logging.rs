@@ -1,6 +1,5 @@
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
+use webhook_inbox::config::Secret;
 
 use crate::helpers::{json_ok, json_with_status, message, sign, with, TestApp};
 use crate::lifecycle::Process;
@@ -169,11 +168,7 @@ async fn without_a_request_id_each_request_gets_a_unique_generated_one() {
 async fn the_secret_never_appears_in_any_log_line() {
     let secret = "zebra-Quux-7781-do-not-log";
     let mut app = TestApp::spawn_with(&[("WEBHOOK_SECRET", secret), ("LOG_LEVEL", "trace")]).await;
-    let signed = |body: &[u8]| {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(body);
-        hex::encode(mac.finalize().into_bytes())
-    };
+    let signed = |body: &[u8]| webhook_inbox::signature::sign(&Secret::new(secret), body);
     let body = serde_json::to_vec(&message("m1")).unwrap();
 
     let created = app

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap};
 use prometheus::IntGauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::error::ApiError;
+use crate::routes::error::ApiError;
 
 /// How long a body may wait for room in the budget before it is refused with 503: long
 /// enough to ride out a burst, short enough that a sender retries rather than times out.

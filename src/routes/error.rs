@@ -8,11 +8,13 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::message::InvalidField;
 use crate::store::StoreError;
 
 /// How long a sender should wait before retrying a 503, in seconds.
 const RETRY_AFTER_SECS: &str = "1";
 
+// The body form of a broken rule (`message::InvalidField`).
 /// One entry of a 422 `detail` list, shaped like FastAPI's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
@@ -27,13 +29,9 @@ pub struct FieldError {
     pub kind: &'static str,
 }
 
-impl FieldError {
-    pub fn new(loc: Vec<&'static str>, kind: &'static str, msg: impl Into<String>) -> Self {
-        Self {
-            loc,
-            msg: msg.into(),
-            kind,
-        }
+impl From<InvalidField> for FieldError {
+    fn from(InvalidField { loc, kind, msg }: InvalidField) -> Self {
+        Self { loc, msg, kind }
     }
 }
 
@@ -53,7 +51,7 @@ pub enum ApiError {
     /// 400: the body could not be read (the client went away or broke the framing).
     UnreadableBody,
     /// 422: the input breaks one or more rules.
-    Validation(Vec<FieldError>),
+    Validation(Vec<InvalidField>),
     /// 503 with `Retry-After`: the write queue is full.
     Overloaded,
     /// 503 with `Retry-After`: the budget for request bodies in memory stayed full.
@@ -87,7 +85,10 @@ impl IntoResponse for ApiError {
                 StatusCode::BAD_REQUEST,
                 json!("request body could not be read"),
             ),
-            Self::Validation(errors) => (StatusCode::UNPROCESSABLE_ENTITY, json!(errors)),
+            Self::Validation(errors) => {
+                let body: Vec<FieldError> = errors.into_iter().map(FieldError::from).collect();
+                (StatusCode::UNPROCESSABLE_ENTITY, json!(body))
+            }
             Self::Overloaded => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!("too many webhooks waiting to be stored; retry later"),
