@@ -1,5 +1,6 @@
 //! One module per resource; `api` puts them together with their OpenAPI operations.
 
+mod console;
 mod docs;
 mod health;
 mod messages;
@@ -15,6 +16,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::openapi::ApiDoc;
 
+pub use console::{assets_path, CONSOLE_PATH, CONTENT_SECURITY_POLICY};
 pub use docs::DOCS_ROUTES;
 
 /// Every route of the contract. `routes!` registers each handler at the method and
@@ -30,11 +32,11 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(health::ready))
 }
 
-/// The contract's routes and, beside them, the documentation (`DOCS_ROUTES`), which
-/// the document does not list.
+/// The contract's routes and, beside them, the documentation (`DOCS_ROUTES`) and the
+/// operator console (`CONSOLE_PATH`), which the document does not list.
 pub fn router() -> Router<AppState> {
     let (api, document) = api().split_for_parts();
-    api.merge(docs::router(&document))
+    api.merge(docs::router(&document)).merge(console::router())
 }
 
 /// `(METHOD, path)` of every route of the contract, as `api` registers them.
