@@ -4,6 +4,7 @@
 //! database instead of a SQLite file (see `helpers::TestDatabase`).
 
 mod connections;
+mod console;
 mod cursor;
 mod health;
 mod helpers;
