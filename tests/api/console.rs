@@ -41,7 +41,10 @@ async fn the_console_page_forbids_inline_script_and_is_revalidated_on_every_visi
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["cache-control"], "no-cache");
     let page = response.text().await.unwrap();
-    assert!(page.contains(&format!("{}/app.js", assets_path())), "{page}");
+    assert!(
+        page.contains(&format!("{}/app.js", assets_path())),
+        "{page}"
+    );
     assert!(!page.contains("<script>"), "no inline script: {page}");
 
     let etag = headers["etag"].to_str().unwrap();
@@ -66,7 +69,10 @@ async fn console_assets_are_compressed_cached_for_a_year_and_small() {
             plain.headers()["content-security-policy"],
             CONTENT_SECURITY_POLICY
         );
-        let cache = plain.headers()["cache-control"].to_str().unwrap().to_owned();
+        let cache = plain.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(cache.contains("max-age=31536000"), "{path}: {cache}");
         let plain_size = plain.bytes().await.unwrap().len();
         for encoding in ["br", "gzip"] {
@@ -74,7 +80,10 @@ async fn console_assets_are_compressed_cached_for_a_year_and_small() {
             assert_eq!(response.status(), 200);
             assert_eq!(response.headers()["content-encoding"], encoding, "{path}");
             let size = response.bytes().await.unwrap().len();
-            assert!(size < plain_size, "{path} in {encoding}: {size} of {plain_size}");
+            assert!(
+                size < plain_size,
+                "{path} in {encoding}: {size} of {plain_size}"
+            );
             if encoding == "br" {
                 total += size;
             }
