@@ -87,3 +87,14 @@ bench-instructions:
 ## BACKEND=sqlite|postgres, REQUESTS=200 per query shape.
 bench-queries:
 	BACKEND=$(or $(BACKEND),sqlite) scripts/bench-queries.sh $(or $(MESSAGES),1000000)
+
+## The console in a real browser (tests/browser): installs Debian's chromium and
+## chromium-driver when missing, starts chromedriver on a free port and runs the tests.
+.PHONY: test-browser
+test-browser:
+	scripts/test-browser.sh
+
+## The README's picture of the console (docs/console.png), taken by the same browser.
+.PHONY: console-screenshot
+console-screenshot:
+	scripts/test-browser.sh --ignored --exact safety::console_screenshot

@@ -7,7 +7,10 @@ export function fromUrl(search = location.search) {
   const params = new URLSearchParams(search);
   const filters = {};
   for (const name of FILTERS) {
-    const value = (params.get(name) || "").trim();
+    let value = params.get(name) || "";
+    // A `+` typed unencoded in a link arrives as a space: read it as `+`, as the API does.
+    if (name === "from" && value.startsWith(" ")) value = `+${value.slice(1)}`;
+    value = value.trim();
     if (value) filters[name] = value;
   }
   return { filters, live: params.get("live") === "1" };
