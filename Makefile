@@ -98,3 +98,9 @@ test-browser:
 .PHONY: console-screenshot
 console-screenshot:
 	scripts/test-browser.sh --ignored --exact safety::console_screenshot
+
+## Console benchmark on 1,000,000 seeded messages (MESSAGES=n, RUNS=10): first rows
+## after navigation and after a filter change, measured in headless Chromium.
+.PHONY: bench-console
+bench-console:
+	scripts/bench-console.sh $(or $(MESSAGES),1000000)

@@ -287,7 +287,7 @@ fn showcase(i: usize) -> Value {
     const TEXTS: [&str; 8] = [
         "Hello! Is my order on its way?",
         "Order #{n} shipped today",
-        "Thanks for the quick delivery 🚀",
+        "Thanks for the quick delivery!",
         "Payment received: ₹{n}",
         "Can we move the delivery to tomorrow morning?",
         "Bonjour, la commande {n} est arrivée",
@@ -315,7 +315,7 @@ async fn console_screenshot() {
     for i in 0..140 {
         assert_eq!(app.post_webhook(&showcase(i)).await.status(), 200);
     }
-    let browser = Browser::open(&webdriver, 1280, 860).await;
+    let browser = Browser::open(&webdriver, 1280, 1000).await;
     browser.goto(&format!("{}/?live=1", app.address)).await;
     browser
         .until(

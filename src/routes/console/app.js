@@ -46,8 +46,12 @@ function liveView() {
 const poller = new LivePoller({
   view: liveView,
   deliver(messages) {
+    // The page keeps its size: as many rows as arrive leave at the top.
+    const dropped = Math.max(state.rows.length + messages.length - LIMIT, 0);
     state.rows = state.rows.concat(messages).slice(-LIMIT);
     state.page.total += messages.length;
+    if (dropped && state.start.cursor === undefined) state.start.offset += dropped;
+    state.start.position += dropped;
     render.appendRows(messages, render.openMessage, LIMIT);
     summarize();
     render.renderStatus(`${render.formatCount(messages.length)} new message(s).`);
