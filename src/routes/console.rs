@@ -33,7 +33,7 @@ const PAGE: &str = include_str!("console/index.html");
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// Every asset: name, content type, bytes.
-const ASSETS: [(&str, &str, &[u8]); 6] = [
+const ASSETS: [(&str, &str, &[u8]); 7] = [
     (
         "style.css",
         "text/css; charset=utf-8",
@@ -43,6 +43,7 @@ const ASSETS: [(&str, &str, &[u8]); 6] = [
     ("api.js", JS, include_bytes!("console/api.js")),
     ("filters.js", JS, include_bytes!("console/filters.js")),
     ("live.js", JS, include_bytes!("console/live.js")),
+    ("newest.js", JS, include_bytes!("console/newest.js")),
     ("render.js", JS, include_bytes!("console/render.js")),
 ];
 

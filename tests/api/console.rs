@@ -5,12 +5,13 @@ use webhook_inbox::routes::{assets_path, CONTENT_SECURITY_POLICY};
 
 use crate::helpers::TestApp;
 
-const ASSETS: [&str; 6] = [
+const ASSETS: [&str; 7] = [
     "style.css",
     "app.js",
     "api.js",
     "filters.js",
     "live.js",
+    "newest.js",
     "render.js",
 ];
 

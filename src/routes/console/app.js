@@ -1,12 +1,12 @@
 // The console: the newest page of messages for the filters in the URL, paged by cursor,
-// with the stats beside it and a live mode. The API lists oldest first; the newest page
-// starts at offset `total - limit` (one request gives `total`), and pages after it follow
-// `next_cursor`. Going back pops a stack of the pages seen; past its bottom, offsets step
-// back by one page.
+// with the stats beside it and a live mode. The API lists oldest first; one request gives
+// `total`, `newest.js` finds the newest page, and pages after it follow `next_cursor`.
+// Going back pops a stack of the pages seen; past its bottom, offsets step back a page.
 
 import * as api from "./api.js";
 import * as filters from "./filters.js";
 import { LivePoller } from "./live.js";
+import { newestStart } from "./newest.js";
 import * as render from "./render.js";
 
 const LIMIT = 50;
@@ -15,13 +15,18 @@ const byId = (id) => document.getElementById(id);
 const state = {
   filters: {},
   live: false,
-  /** Where the page shown starts: `{offset}` or `{cursor}`, and its row `position`. */
+  /**
+   * Where the page shown starts: `{offset}` (within a `since` window when `since` is
+   * set) or `{cursor}`, and `position`, the number of matches before it.
+   */
   start: { offset: 0, position: 0 },
   /** The starts of the pages before it, to go back to. */
   stack: [],
   page: null,
   /** The rows shown, in order. */
   rows: [],
+  /** The last `/stats` answer, while it is being read a promise of it. */
+  stats: null,
   /** Bumped by every navigation: an answer for an older one is dropped. */
   generation: 0,
   /** A request waiting for a token: retried once one is given. */
@@ -82,15 +87,16 @@ function summarize() {
     );
   }
   render.renderPager({
-    previous: state.stack.length > 0 || start.offset > 0,
-    oldest: state.stack.length > 0 || start.offset > 0,
+    previous: state.stack.length > 0 || start.position > 0,
+    oldest: state.stack.length > 0 || start.position > 0,
     next: Boolean(page.next_cursor),
     newest: Boolean(page.next_cursor),
   });
 }
 
 async function fetchPage(start, generation) {
-  const params = { ...state.filters, limit: LIMIT };
+  const params = { ...state.filters, limit: start.limit || LIMIT };
+  if (start.since) params.since = start.since;
   if (start.cursor) params.cursor = start.cursor;
   else if (start.offset) params.offset = start.offset;
   const page = await api.messages(params);
@@ -99,6 +105,8 @@ async function fetchPage(start, generation) {
 }
 
 function show(page, start, stack) {
+  // A `since` window's own total counts only the rows in it.
+  if (start.since && state.page) page.total = state.page.total;
   state.page = page;
   state.start = start;
   state.stack = stack;
@@ -128,9 +136,17 @@ function goNewest(knownTotal) {
       if (first.total <= LIMIT) return show(first, { offset: 0, position: 0 }, []);
       total = first.total;
     }
-    const offset = Math.max(total - LIMIT, 0);
-    const start = { offset, position: offset };
-    show(await fetchPage(start, generation), start, []);
+    const found = await newestStart({
+      total,
+      limit: LIMIT,
+      filters: state.filters,
+      stats: await state.stats,
+      fetchPage: (start) => fetchPage(start, generation),
+    });
+    const page = found.page || (await fetchPage(found.start, generation));
+    page.total = total;
+    state.page = null;
+    show(page, found.start, []);
   });
 }
 
@@ -156,8 +172,11 @@ function goPrevious() {
     if (stack.length) {
       const previous = stack.at(-1);
       show(await fetchPage(previous, generation), previous, stack.slice(0, -1));
-    } else if (start.offset > 0) {
-      const offset = Math.max(start.offset - LIMIT, 0);
+    } else if (start.since && start.offset >= LIMIT) {
+      const previous = { ...start, offset: start.offset - LIMIT, position: start.position - LIMIT };
+      show(await fetchPage(previous, generation), previous, []);
+    } else if (start.position > 0) {
+      const offset = Math.max(start.position - LIMIT, 0);
       const previous = { offset, position: offset };
       show(await fetchPage(previous, generation), previous, []);
     }
@@ -165,10 +184,17 @@ function goPrevious() {
 }
 
 async function loadStats() {
-  try {
-    render.renderStats(await api.stats(), pickSender);
-  } catch (error) {
+  const reading = api.stats().catch((error) => {
     report(error);
+    return null;
+  });
+  if (!state.stats) state.stats = reading;
+  const stats = await reading;
+  if (stats) {
+    state.stats = stats;
+    render.renderStats(stats, pickSender);
+  } else if (state.stats === reading) {
+    state.stats = null;
   }
 }
 
@@ -247,9 +273,9 @@ function wire() {
 function main() {
   wire();
   const view = filters.fromUrl();
+  loadStats();
   setLive(view.live);
   applyFilters(view.filters, { record: false });
-  loadStats();
 }
 
 main();
