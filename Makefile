@@ -45,6 +45,13 @@ lint:
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 	hadolint Dockerfile
 
+## deploy/ offline: the Kubernetes manifests against the schemas of a pinned Kubernetes
+## version (kubernetes-validate, installed in target/deploy-venv), and the Prometheus
+## alerting rules with promtool (check and unit tests; Debian's `prometheus` package).
+.PHONY: lint-deploy
+lint-deploy:
+	scripts/lint-deploy.sh
+
 ## The release binary, built exactly as the Dockerfile builds it.
 build:
 	$(CARGO) build --release --locked --bin webhook-inbox
@@ -53,7 +60,7 @@ up:
 	docker compose up -d --build
 
 down:
-	docker compose --profile postgres down -v
+	docker compose down -v
 
 logs:
 	docker compose logs -f api

@@ -16,9 +16,10 @@ use tower_http::timeout::TimeoutLayer;
 use crate::config::{Config, Secret};
 use crate::error::json_error_bodies;
 use crate::metrics::Metrics;
+use crate::routes::webhook::BodyBudget;
 use crate::server::{ConnectionLimits, OnRefusal};
 use crate::store::{Store, StoreOptions};
-use crate::telemetry::{record_request, REQUEST_ID_HEADER};
+use crate::telemetry::{drop_unacceptable_request_id, record_request, REQUEST_ID_HEADER};
 
 /// What every handler may use.
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub struct AppState {
     pub secret: Secret,
     /// Webhook bodies larger than this many bytes are answered 413.
     pub max_body_bytes: usize,
+    /// The bytes of webhook bodies in memory at once, across all connections.
+    pub body_budget: BodyBudget,
     pub store: Store,
     pub metrics: Arc<Metrics>,
 }
@@ -37,6 +40,7 @@ pub struct AppState {
 pub fn router(state: AppState, config: &Config) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let middleware = ServiceBuilder::new()
+        .map_request(drop_unacceptable_request_id)
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(middleware::from_fn_with_state(
@@ -64,6 +68,7 @@ pub struct Application {
 impl Application {
     /// Opens the store (applying migrations) and binds the listener.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        crate::server::raise_open_files_limit(config.max_connections);
         let metrics = Arc::new(Metrics::new());
         let store = Store::open(
             &StoreOptions {
@@ -91,6 +96,10 @@ impl Application {
         let state = AppState {
             secret: config.webhook_secret.clone(),
             max_body_bytes: config.max_body_bytes,
+            body_budget: BodyBudget::new(
+                config.body_budget_bytes,
+                metrics.body_bytes_in_flight.clone(),
+            ),
             store: store.clone(),
             metrics: metrics.clone(),
         };

@@ -50,6 +50,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     /// 503 with `Retry-After`: the write queue is full.
     Overloaded,
+    /// 503 with `Retry-After`: the budget for request bodies in memory stayed full.
+    BodiesInFlight,
     /// 503 with `Retry-After`: the store could not commit or answer.
     StoreUnavailable,
 }
@@ -70,6 +72,10 @@ impl IntoResponse for ApiError {
             Self::Overloaded => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!("too many webhooks waiting to be stored; retry later"),
+            ),
+            Self::BodiesInFlight => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!("too many request bodies in flight; retry later"),
             ),
             Self::StoreUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,

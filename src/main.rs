@@ -41,7 +41,12 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(&config).await?;
-    tracing::info!(addr = %app.local_addr()?, database = ?config.database, "listening");
+    tracing::info!(
+        addr = %app.local_addr()?,
+        database = %config.database,
+        version = env!("CARGO_PKG_VERSION"),
+        "listening"
+    );
     app.run_until(shutdown_signal()).await;
     Ok(())
 }

@@ -10,6 +10,13 @@ use crate::timestamp::Timestamp;
 /// The most characters (Unicode scalar values, not bytes) `text` may hold.
 pub const MAX_TEXT_CHARS: usize = 4096;
 
+/// The most characters `message_id` may hold: enough for any sender's id scheme, and
+/// short enough that a cursor naming it stays a few hundred bytes.
+pub const MAX_MESSAGE_ID_CHARS: usize = 256;
+
+/// The most digits after the `+` of a phone number (E.164).
+pub const MAX_MSISDN_DIGITS: usize = 15;
+
 /// A message that passed every rule of the contract.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
@@ -23,7 +30,7 @@ pub struct Message {
 /// A stored message as `/messages` returns it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredMessage {
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, max_length = 256)]
     pub message_id: String,
     #[schema(schema_with = crate::openapi::msisdn)]
     pub from: String,
@@ -53,7 +60,7 @@ impl Message {
             serde_json::from_slice(body).map_err(|error| vec![body_error(&error)])?;
         let mut errors = Vec::new();
         let message_id = required_string(raw.message_id, "message_id", &mut errors)
-            .and_then(|id| non_empty(id, "message_id", &mut errors));
+            .and_then(|id| message_id(id, &mut errors));
         let from = required_string(raw.from, "from", &mut errors)
             .and_then(|from| msisdn(from, "from", &mut errors));
         let to =
@@ -76,11 +83,12 @@ impl Message {
     }
 }
 
-/// Whether `value` is `+` followed by one or more ASCII digits.
+/// Whether `value` is `+` followed by 1 to `MAX_MSISDN_DIGITS` ASCII digits (E.164).
 pub fn is_msisdn(value: &str) -> bool {
-    value
-        .strip_prefix('+')
-        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+    value.strip_prefix('+').is_some_and(|digits| {
+        (1..=MAX_MSISDN_DIGITS).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// Parses a timestamp field, recording a 422 entry at `loc` when it is invalid.
@@ -146,16 +154,24 @@ fn string_type(field: &'static str) -> FieldError {
     )
 }
 
-fn non_empty(value: String, field: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
-    if value.is_empty() {
-        errors.push(FieldError::new(
-            vec!["body", field],
+fn message_id(value: String, errors: &mut Vec<FieldError>) -> Option<String> {
+    let error = if value.is_empty() {
+        FieldError::new(
+            vec!["body", "message_id"],
             "string_too_short",
             "String should have at least 1 character",
-        ));
-        return None;
-    }
-    Some(value)
+        )
+    } else if value.chars().count() > MAX_MESSAGE_ID_CHARS {
+        FieldError::new(
+            vec!["body", "message_id"],
+            "string_too_long",
+            format!("String should have at most {MAX_MESSAGE_ID_CHARS} characters"),
+        )
+    } else {
+        return Some(value);
+    };
+    errors.push(error);
+    None
 }
 
 fn msisdn(value: String, field: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
@@ -163,7 +179,7 @@ fn msisdn(value: String, field: &'static str, errors: &mut Vec<FieldError>) -> O
         errors.push(FieldError::new(
             vec!["body", field],
             "string_pattern_mismatch",
-            "String should match pattern '^\\+[0-9]+$'",
+            "String should match pattern '^\\+[0-9]{1,15}$'",
         ));
         return None;
     }
@@ -267,6 +283,19 @@ mod tests {
             ),
             (with("from", json!("+")), "from", "string_pattern_mismatch"),
             (
+                with("message_id", json!("m".repeat(MAX_MESSAGE_ID_CHARS + 1))),
+                "message_id",
+                "string_too_long",
+            ),
+            (
+                with(
+                    "from",
+                    json!(format!("+{}", "9".repeat(MAX_MSISDN_DIGITS + 1))),
+                ),
+                "from",
+                "string_pattern_mismatch",
+            ),
+            (
                 with("from", json!("+91 98765")),
                 "from",
                 "string_pattern_mismatch",
@@ -291,6 +320,15 @@ mod tests {
                 "{field} {kind}"
             );
         }
+    }
+
+    #[test]
+    fn fields_at_their_limits_are_accepted() {
+        let mut body = valid();
+        body["message_id"] = json!("é".repeat(MAX_MESSAGE_ID_CHARS));
+        body["from"] = json!(format!("+{}", "1".repeat(MAX_MSISDN_DIGITS)));
+        body["to"] = json!("+1");
+        assert!(Message::from_json(&serde_json::to_vec(&body).unwrap()).is_ok());
     }
 
     #[test]

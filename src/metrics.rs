@@ -61,6 +61,8 @@ pub struct Metrics {
     http_requests: IntCounterVec,
     webhook_requests: IntCounterVec,
     request_latency_ms: Histogram,
+    /// Bytes of webhook bodies reserved against `BODY_BUDGET_BYTES` right now.
+    pub body_bytes_in_flight: IntGauge,
     pub writer: WriterMetrics,
 }
 
@@ -110,6 +112,11 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS_MS.to_vec()),
         )
         .expect("valid metric");
+        let body_bytes_in_flight = IntGauge::new(
+            "webhook_body_bytes_in_flight",
+            "Bytes of webhook bodies being read or held, out of BODY_BUDGET_BYTES.",
+        )
+        .expect("valid metric");
         let writer = WriterMetrics {
             batch_size: Histogram::with_opts(
                 HistogramOpts::new(
@@ -151,6 +158,7 @@ impl Metrics {
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(webhook_requests.clone()),
             Box::new(request_latency_ms.clone()),
+            Box::new(body_bytes_in_flight.clone()),
             Box::new(writer.batch_size.clone()),
             Box::new(writer.commit_latency_ms.clone()),
             Box::new(writer.queue_depth.clone()),
@@ -169,6 +177,7 @@ impl Metrics {
             http_requests,
             webhook_requests,
             request_latency_ms,
+            body_bytes_in_flight,
             writer,
         }
     }

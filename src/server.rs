@@ -20,6 +20,11 @@ use tokio::sync::Semaphore;
 use refusals::JsonRefusals;
 pub use refusals::OnRefusal;
 
+/// The largest request head (request line and headers) read, and so the most a
+/// connection buffers; a longer head is answered 431. Real clients send well under
+/// 8 KiB, and a per-connection ceiling keeps many connections cheap.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+
 /// How long to pause accepting after the process ran out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -32,6 +37,25 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// After shutdown starts, in-flight requests get this long to finish.
     pub shutdown_grace: Duration,
+}
+
+/// File descriptors kept for everything but client connections: the database, its
+/// WAL, the listener, logs.
+const RESERVED_FILES: u64 = 64;
+
+/// Raises the soft limit on open files so that `max_connections` fit (many systems
+/// start a process at 1,024); says so when the hard limit is lower.
+pub fn raise_open_files_limit(max_connections: usize) {
+    let wanted = max_connections as u64 + RESERVED_FILES;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            open_files = limit,
+            max_connections,
+            "the open files limit is below MAX_CONNECTIONS; connections beyond it wait"
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(error = %error, "could not raise the open files limit"),
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves; then stops accepting,
@@ -48,7 +72,8 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let permit = tokio::select! {

@@ -29,6 +29,33 @@ use crate::metrics::{Metrics, WebhookResult, UNMATCHED_PATH};
 /// always echoed on the response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// The longest incoming request id that is taken as it is.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Whether an incoming request id is taken as it is: 1 to `MAX_REQUEST_ID_LEN` visible
+/// ASCII characters. Any other is replaced by a new one, so what the log says and what
+/// the response echoes are always the same short, printable id.
+pub fn is_acceptable_request_id(value: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_LEN).contains(&value.len()) && value.iter().all(u8::is_ascii_graphic)
+}
+
+/// Removes an incoming request id that `is_acceptable_request_id` refuses, so that the
+/// request id layer makes a new one.
+pub fn drop_unacceptable_request_id<B>(
+    mut request: axum::http::Request<B>,
+) -> axum::http::Request<B> {
+    let refused = request
+        .headers()
+        .get_all(REQUEST_ID_HEADER)
+        .iter()
+        .enumerate()
+        .any(|(index, value)| index > 0 || !is_acceptable_request_id(value.as_bytes()));
+    if refused {
+        request.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    request
+}
+
 /// Lines formatted but not yet written, at most; a thread logging past this waits
 /// (lines are never dropped). About 5 MB of typical request lines.
 const QUEUED_LINES: usize = 16_384;

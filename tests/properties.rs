@@ -19,10 +19,12 @@ fn bodies() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(any::<u8>(), 0..2048)
 }
 
-/// `^\+[0-9]+$`, written out independently of the service's own check.
+/// `^\+[0-9]{1,15}$`, written out independently of the service's own check.
 fn is_msisdn(value: &str) -> bool {
     let mut chars = value.chars();
-    chars.next() == Some('+') && value.len() > 1 && chars.all(|c| c.is_ascii_digit())
+    chars.next() == Some('+')
+        && (2..=16).contains(&value.len())
+        && chars.all(|c| c.is_ascii_digit())
 }
 
 fn days_in_month(year: u32, month: u32) -> u32 {
@@ -80,7 +82,7 @@ fn invalid_timestamps() -> impl Strategy<Value = String> {
 }
 
 fn msisdns() -> impl Strategy<Value = String> {
-    "\\+[0-9]{1,20}"
+    "\\+[0-9]{1,15}"
 }
 
 fn texts() -> impl Strategy<Value = Option<String>> {
@@ -107,6 +109,8 @@ type Field = (Option<Value>, bool);
 fn message_id_fields() -> impl Strategy<Value = Field> {
     prop_oneof![
         3 => ".{1,40}".prop_map(|id| (Some(Value::from(id)), true)),
+        1 => ".{256}".prop_map(|id| (Some(Value::from(id)), true)),
+        1 => ".{257,300}".prop_map(|id| (Some(Value::from(id)), false)),
         1 => Just((Some(Value::from("")), false)),
         1 => Just((None, false)),
         1 => Just((Some(Value::Null), false)),
@@ -120,6 +124,7 @@ fn msisdn_fields() -> impl Strategy<Value = Field> {
         1 => "[0-9]{0,12}".prop_map(|value| (Some(Value::from(value)), false)),
         1 => "\\+[0-9]{0,6}[^0-9][0-9]{0,6}".prop_map(|value| (Some(Value::from(value)), false)),
         1 => msisdns().prop_map(|value| (Some(Value::from(format!("{value} "))), false)),
+        1 => "\\+[0-9]{16,20}".prop_map(|value| (Some(Value::from(value)), false)),
         1 => Just((None, false)),
         1 => non_strings().prop_map(|value| (Some(value), false)),
     ]

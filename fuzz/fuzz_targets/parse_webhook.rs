@@ -9,15 +9,18 @@ use webhook_inbox::message::{Message, MAX_TEXT_CHARS};
 use webhook_inbox::signature::{sign, verify_signature};
 use webhook_inbox::timestamp::Timestamp;
 
-/// `^\+[0-9]+$`, written out apart from the service's own check.
+/// `^\+[0-9]{1,15}$`, written out apart from the service's own check.
 fn is_msisdn(value: &str) -> bool {
-    value.len() > 1 && value.starts_with('+') && value[1..].bytes().all(|b| b.is_ascii_digit())
+    (2..=16).contains(&value.len())
+        && value.starts_with('+')
+        && value[1..].bytes().all(|b| b.is_ascii_digit())
 }
 
 fuzz_target!(|data: &[u8]| {
     match Message::from_json(data) {
         Ok(message) => {
             assert!(!message.message_id.is_empty());
+            assert!(message.message_id.chars().count() <= 256);
             assert!(is_msisdn(&message.from) && is_msisdn(&message.to));
             assert!(Timestamp::parse(message.ts.as_str()).is_ok());
             let text = message.text.as_deref().unwrap_or_default();

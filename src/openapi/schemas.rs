@@ -9,8 +9,8 @@ use utoipa::{ToResponse, ToSchema};
 use crate::error::FieldError;
 use crate::message::MAX_TEXT_CHARS;
 
-/// `from` and `to`: `+` and one or more ASCII digits (`message::is_msisdn`).
-pub const MSISDN_PATTERN: &str = r"^\+[0-9]+$";
+/// `from` and `to`: `+` and 1 to 15 ASCII digits, E.164 (`message::is_msisdn`).
+pub const MSISDN_PATTERN: &str = r"^\+[0-9]{1,15}$";
 
 /// `ts` and `since`: `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z` naming a real date and time, leap
 /// days included (`Timestamp::parse`).
@@ -74,8 +74,8 @@ pub fn nullable_text() -> Object {
                           "ts": "2025-01-15T10:00:00Z", "text": "Hello"}))]
 pub struct WebhookMessage {
     /// Identifies the message: the first valid call for an id stores it, later ones
-    /// store nothing and still answer 200.
-    #[schema(min_length = 1)]
+    /// store nothing and still answer 200. At most 256 characters.
+    #[schema(min_length = 1, max_length = 256)]
     pub message_id: String,
     #[schema(schema_with = msisdn)]
     pub from: String,
@@ -99,7 +99,7 @@ pub struct ErrorBody {
 /// The body of a 422: every broken rule at once, shaped like FastAPI's.
 #[derive(ToSchema)]
 #[schema(example = json!({"detail": [{"loc": ["body", "from"], "msg":
-    "String should match pattern '^\\+[0-9]+$'", "type": "string_pattern_mismatch"}]}))]
+    "String should match pattern '^\\+[0-9]{1,15}$'", "type": "string_pattern_mismatch"}]}))]
 pub struct ValidationErrorBody {
     #[schema(min_items = 1)]
     pub detail: Vec<FieldError>,
@@ -135,6 +135,8 @@ mod tests {
         for value in [
             "+1",
             "+919876543210",
+            "+123456789012345",
+            "+1234567890123456",
             "+",
             "1",
             "+1a",

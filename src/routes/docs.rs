@@ -20,7 +20,9 @@ pub const DOCS_ROUTES: [&str; 3] = [OPENAPI_PATH, DOCS_PATH, SCRIPT_PATH];
 /// Serves `document` as JSON, the page, and the page's script.
 pub fn router(document: &utoipa::openapi::OpenApi) -> Router<AppState> {
     let document = Bytes::from(document.to_json().expect("the document serializes"));
-    // Scalar's own defaults would load web fonts and report telemetry; neither happens.
+    // Scalar's own defaults would load web fonts, report telemetry, and (on localhost)
+    // show its developer toolbar ("Deploy API", "Generate SDK") and an "Ask AI" agent,
+    // all of which talk to Scalar's hosts; none of that happens here.
     let page = Bytes::from(
         scalar_api_reference::scalar_html(
             &json!({
@@ -28,6 +30,9 @@ pub fn router(document: &utoipa::openapi::OpenApi) -> Router<AppState> {
                 "withDefaultFonts": false,
                 "telemetry": false,
                 "hideClientButton": true,
+                "showDeveloperTools": "never",
+                "agent": { "disabled": true },
+                "mcp": { "disabled": true },
             }),
             Some(SCRIPT_PATH),
         )

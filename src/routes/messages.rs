@@ -304,7 +304,9 @@ mod tests {
             errors("cursor=abc"),
             [(vec!["query", "cursor"], "cursor_invalid")]
         );
-        let token = hex::encode("2025-01-15T10:00:00.000000000Zm1");
+        use base64::Engine;
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode("2025-01-15T10:00:00.000000000Zm1");
         let params = ListParams::parse(&format!("cursor={token}")).unwrap();
         assert!(matches!(params.start, PageStart::After(_)));
         assert_eq!(

@@ -6,7 +6,7 @@ mod health;
 mod messages;
 mod metrics;
 mod stats;
-mod webhook;
+pub mod webhook;
 
 use axum::Router;
 use utoipa::OpenApi;

@@ -1,6 +1,11 @@
 //! `POST /webhook`: verify, parse, store, answer — in that order.
 
-use axum::body::{Body, Bytes};
+mod body;
+
+use body::read_body;
+pub use body::BodyBudget;
+
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +15,7 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError};
-use crate::message::Message;
+use crate::message::{Message, MAX_MESSAGE_ID_CHARS};
 use crate::metrics::WebhookResult;
 use crate::openapi::{
     ErrorBody, ServiceUnavailable, TimedOut, ValidationErrorBody, WebhookMessage,
@@ -74,7 +79,7 @@ pub async fn receive_webhook(
         Err(ApiError::Validation(_)) => WebhookResult::ValidationError,
         Err(ApiError::PayloadTooLarge) => WebhookResult::PayloadTooLarge,
         Err(ApiError::UnreadableBody) => WebhookResult::UnreadableBody,
-        Err(ApiError::Overloaded) => WebhookResult::Overloaded,
+        Err(ApiError::Overloaded | ApiError::BodiesInFlight) => WebhookResult::Overloaded,
         Err(ApiError::StoreUnavailable) => WebhookResult::StoreUnavailable,
     };
     let mut response = match outcome {
@@ -96,37 +101,20 @@ async fn ingest(
     body: Body,
     message_id: &mut Option<String>,
 ) -> Result<InsertOutcome, ApiError> {
-    let body = read_body(headers, body, state.max_body_bytes).await?;
+    let read = read_body(headers, body, state.max_body_bytes, &state.body_budget).await?;
+    let body = &read.bytes[..];
     let signature = headers.get(SIGNATURE_HEADER).map(|value| value.as_bytes());
-    verify_signature(&state.secret, &body, signature).map_err(|_| ApiError::InvalidSignature)?;
+    verify_signature(&state.secret, body, signature).map_err(|_| ApiError::InvalidSignature)?;
     check_content_type(headers)?;
-    let message = Message::from_json(&body).map_err(|errors| {
-        *message_id = readable_message_id(&body);
+    let message = Message::from_json(body).map_err(|errors| {
+        *message_id = readable_message_id(body);
         ApiError::Validation(errors)
     })?;
+    // The message holds its own copy: the body's share of the budget goes back before
+    // waiting for the writer.
+    drop(read);
     *message_id = Some(message.message_id.clone());
     Ok(state.store.insert(message).await?)
-}
-
-/// Reads at most `limit` bytes: a declared `Content-Length` over the limit is refused
-/// before reading, and a chunked body as soon as it passes the limit.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    axum::body::to_bytes(body, limit).await.map_err(|error| {
-        let too_large =
-            std::iter::successors(std::error::Error::source(&error), |source| source.source())
-                .any(|source| source.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::UnreadableBody
-        }
-    })
 }
 
 /// A body without `Content-Type` is read as JSON; one that names another type is refused.
@@ -154,7 +142,8 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     )]))
 }
 
-/// The `message_id` of an invalid body, when it has a readable one, for the log.
+/// The `message_id` of an invalid body, when it has a readable one, for the log: at
+/// most its first `MAX_MESSAGE_ID_CHARS` characters, so a huge id makes no huge line.
 fn readable_message_id(body: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
     struct IdOnly {
@@ -162,6 +151,11 @@ fn readable_message_id(body: &[u8]) -> Option<String> {
     }
     serde_json::from_slice::<IdOnly>(body)
         .ok()
-        .map(|id| id.message_id)
+        .map(|id| {
+            id.message_id
+                .chars()
+                .take(MAX_MESSAGE_ID_CHARS)
+                .collect::<String>()
+        })
         .filter(|id| !id.is_empty())
 }

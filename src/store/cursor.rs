@@ -2,6 +2,9 @@
 //! `ts, message_id` order, so the next page starts right after it at the cost of
 //! an index seek, however deep it is.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
 use crate::timestamp::Timestamp;
 
 /// A position in `ts, message_id` order. Opaque to clients: they get it as
@@ -17,14 +20,15 @@ impl Cursor {
         Self { ts_key, message_id }
     }
 
-    /// The token a client sends back: hex of the sort key followed by the id.
+    /// The token a client sends back: the sort key followed by the id, in URL-safe
+    /// base64. An id of `MAX_MESSAGE_ID_CHARS` ASCII characters makes 382 bytes.
     pub fn encode(&self) -> String {
-        hex::encode(format!("{}{}", self.ts_key, self.message_id))
+        URL_SAFE_NO_PAD.encode(format!("{}{}", self.ts_key, self.message_id))
     }
 
     /// Reads a token made by `encode`; `None` for anything else.
     pub fn decode(token: &str) -> Option<Self> {
-        let text = String::from_utf8(hex::decode(token).ok()?).ok()?;
+        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
         let key_length = "2025-01-15T10:00:00.000000000Z".len();
         let (ts_key, message_id) = (text.get(..key_length)?, text.get(key_length..)?);
         let parsed = Timestamp::parse(ts_key).ok()?;
@@ -44,8 +48,16 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_ascii_id_makes_a_cursor_of_a_few_hundred_bytes() {
+        let id = "m".repeat(crate::message::MAX_MESSAGE_ID_CHARS);
+        let cursor = Cursor::new("2025-01-15T10:00:00.500000000Z".into(), id);
+        assert!(cursor.encode().len() <= 400, "{}", cursor.encode().len());
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+    }
+
+    #[test]
     fn anything_else_is_not_a_cursor() {
-        let not_a_key = hex::encode("2025-01-15T10:00:00Zm1");
+        let not_a_key = URL_SAFE_NO_PAD.encode("2025-01-15T10:00:00Zm1");
         for token in ["", "zz", "00", not_a_key.as_str()] {
             assert_eq!(Cursor::decode(token), None, "{token}");
         }

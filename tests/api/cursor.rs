@@ -116,3 +116,23 @@ async fn a_foreign_cursor_or_a_cursor_with_offset_is_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_longest_message_ids_page_by_cursors_of_a_few_hundred_bytes() {
+    let app = TestApp::spawn().await;
+    let ids: Vec<String> = ["a", "b", "c"].iter().map(|c| c.repeat(256)).collect();
+    for id in &ids {
+        assert_eq!(app.post_webhook(&message(id)).await.status(), 200);
+    }
+
+    let first = app.messages("limit=1").await;
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    assert!(cursor.len() <= 400, "cursor of {} bytes", cursor.len());
+    let (walked, pages) = walk_by_cursor(&app, "limit=1").await;
+
+    assert_eq!(walked, ids);
+    assert_eq!(pages, 3);
+}

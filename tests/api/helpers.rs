@@ -125,9 +125,14 @@ impl TestApp {
             .expect("wait for the process")
     }
 
+    /// The process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the process is running")
+    }
+
     /// Sends a signal (`TERM`, `INT`, `KILL`) to the process.
     pub fn signal(&self, name: &str) {
-        let pid = self.child.id().expect("the process is running");
+        let pid = self.pid();
         let status = std::process::Command::new("kill")
             .args([format!("-{name}"), pid.to_string()])
             .status()

@@ -3,6 +3,8 @@
 //! `TEST_POSTGRES_URL` (`make test-postgres`) every test gets a fresh PostgreSQL
 //! database instead of a SQLite file (see `helpers::TestDatabase`).
 
+mod alerts;
+mod backup;
 mod connections;
 mod console;
 mod cursor;

@@ -136,3 +136,35 @@ async fn the_docs_page_loads_only_what_the_binary_serves() {
     );
     assert!(script.bytes().await.unwrap().len() > 100_000);
 }
+
+#[tokio::test]
+async fn the_docs_page_turns_off_scalars_toolbar_agent_and_client_button() {
+    let app = TestApp::spawn().await;
+
+    let page = app.get("/docs").await.text().await.unwrap();
+
+    let configuration = page
+        .split_once("Scalar.createApiReference('#app',")
+        .and_then(|(_, rest)| rest.split_once(")\n"))
+        .map(|(json, _)| json.trim())
+        .unwrap_or_else(|| panic!("the page configures Scalar: {page}"));
+    let configuration: Value = serde_json::from_str(configuration).expect("JSON configuration");
+    assert_eq!(configuration["url"], "/openapi.json");
+    // "Deploy API", "Generate SDK" and the rest of the developer toolbar.
+    assert_eq!(configuration["showDeveloperTools"], "never");
+    // "Ask AI".
+    assert_eq!(configuration["agent"]["disabled"], true);
+    assert_eq!(configuration["mcp"]["disabled"], true);
+    assert_eq!(configuration["hideClientButton"], true);
+    assert_eq!(configuration["telemetry"], false);
+    assert_eq!(configuration["withDefaultFonts"], false);
+}
+
+#[tokio::test]
+async fn the_document_carries_the_crate_version() {
+    let app = TestApp::spawn().await;
+
+    let document = document(&app).await;
+
+    assert_eq!(document["info"]["version"], env!("CARGO_PKG_VERSION"));
+}

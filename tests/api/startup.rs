@@ -71,6 +71,27 @@ async fn a_three_slash_url_names_an_absolute_path() {
 }
 
 #[tokio::test]
+async fn the_listening_line_shows_the_database_url_and_the_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shown.db");
+    let url = format!("sqlite:///{}", path.display());
+    assert!(url.starts_with("sqlite:////"), "the deployment form: {url}");
+
+    let app = TestApp::spawn_on(TestDatabase::sqlite(), &[("DATABASE_URL", &url)]).await;
+
+    let listening = app
+        .logs()
+        .into_iter()
+        .find(|line| line["message"] == "listening")
+        .expect("a listening line");
+    assert_eq!(
+        listening["database"],
+        format!("sqlite://{}", path.display())
+    );
+    assert_eq!(listening["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
 async fn an_in_memory_database_serves_and_stores() {
     let app = TestApp::spawn_on(
         TestDatabase::sqlite(),

@@ -12,7 +12,7 @@ use crate::helpers::{message, sign, with, TestApp};
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 /// The body limit of the app that takes the oversized bodies.
 pub(super) const SMALL_LIMIT: usize = 1024;
-pub(super) const DEFAULT_LIMIT: usize = 1 << 20;
+pub(super) const DEFAULT_LIMIT: usize = 64 << 10;
 
 pub(super) type Build = Box<dyn Fn(&Client, &str) -> RequestBuilder>;
 

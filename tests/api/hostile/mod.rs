@@ -3,8 +3,11 @@
 //! must match as literal text.
 
 mod corpus;
+mod exhaustion;
+mod field_limits;
 mod raw;
 mod request_cases;
+mod request_ids;
 mod webhook_cases;
 
 use serde_json::{json, Value};

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# What hostile clients cost: the release server on a fresh database, attacked by
+# examples/attack.rs in three scenarios (1,000 connections of unsigned 1 MiB bodies on
+# the defaults, the same with MAX_BODY_BYTES=1048576, and 2,000 idle connections),
+# while a probe measures /health/live and signed webhooks. Prints peak RSS and p99s.
+# Usage: scripts/bench-hostile.sh [CONNECTIONS] [ROUNDS]   (defaults 1000 3)
+# BIN=path/to/webhook-inbox measures another build (for a side-by-side comparison).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+connections=${1:-1000}
+rounds=${2:-3}
+cargo build --release --locked --bin webhook-inbox --example attack >&2
+bin=${BIN:-target/release/webhook-inbox}
+
+export WEBHOOK_SECRET="bench-$RANDOM$RANDOM"
+work=$(mktemp -d)
+server=""
+stop_server() {
+    if [ -n "$server" ]; then
+        kill -TERM "$server" 2>/dev/null || true
+        wait "$server" 2>/dev/null || true
+        server=""
+    fi
+}
+trap 'stop_server; rm -rf "$work"' EXIT
+
+# scenario NAME [VAR=value ...] -- ATTACK FLAGS...
+scenario() {
+    local name=$1 port
+    shift
+    local settings=()
+    while [ "$1" != -- ]; do settings+=("$1"); shift; done
+    shift
+    rm -rf "$work/db" && mkdir -p "$work/db"
+    env "${settings[@]}" HOST=127.0.0.1 PORT=0 DATABASE_URL="sqlite://$work/db/app.db" \
+        "$bin" >"$work/server.log" 2>&1 &
+    server=$!
+    port=""
+    for _ in $(seq 1 200); do
+        port=$(grep -o '"addr":"127.0.0.1:[0-9]*"' "$work/server.log" | grep -o '[0-9]*"$' | tr -d '"' || true)
+        [ -n "$port" ] && break
+        sleep 0.05
+    done
+    [ -n "$port" ] || { echo "the server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+    printf '\n== %s (%s)\n' "$name" "${settings[*]:-defaults}"
+    target/release/examples/attack --url "http://127.0.0.1:$port" --pid "$server" "$@" || true
+    stop_server
+}
+
+scenario "unsigned 1 MiB bodies" -- --connections "$connections" --rounds "$rounds"
+scenario "unsigned 1 MiB bodies" MAX_BODY_BYTES=1048576 -- --connections "$connections" --rounds "$rounds"
+scenario "idle connections" -- --idle 2000
