@@ -67,7 +67,8 @@ logs:
 
 ## Ingest benchmark (release build, fresh database per scenario): throughput, latency, RSS.
 ## BACKEND=sqlite|postgres (PostgreSQL at BENCH_POSTGRES_URL, default the local server;
-## REPLICAS=2 runs two servers on one database); MESSAGES=200000 CONCURRENCY=64.
+## REPLICAS=2 runs two servers on one database); MESSAGES=200000 CONCURRENCY=64;
+## SIGNATURES=x-signature|standard|both (both: each scheme, alternately, side by side).
 bench:
 	BACKEND=$(or $(BACKEND),sqlite) REPLICAS=$(or $(REPLICAS),1) \
 		scripts/bench.sh $(or $(MESSAGES),200000) $(or $(CONCURRENCY),64)
@@ -95,6 +96,11 @@ bench-instructions:
 bench-queries:
 	BACKEND=$(or $(BACKEND),sqlite) scripts/bench-queries.sh $(or $(MESSAGES),1000000)
 
+## What one signature check costs (criterion): 1 or 8 webhook-signature entries against
+## 1 or 4 keys, on a typical and on a 64 KiB body.
+.PHONY: bench-verify
+bench-verify:
+	$(CARGO) bench --locked --bench verify
 ## The console in a real browser (tests/browser): installs Debian's chromium and
 ## chromium-driver when missing, starts chromedriver on a free port and runs the tests.
 .PHONY: test-browser

@@ -3,8 +3,10 @@
 //! `/stats` that every accepted message is stored exactly once.
 //!
 //! cargo run --release --example loadgen -- --url http://127.0.0.1:8000 \
-//!     --messages 200000 --concurrency 64 [--duplicates 0.1] [--prefix run1]
-//! The secret comes from WEBHOOK_SECRET.
+//!     --messages 200000 --concurrency 64 [--duplicates 0.1] [--prefix run1] [--standard]
+//! The secret comes from WEBHOOK_SECRET. `--standard` signs with Standard Webhooks
+//! headers (webhook-id, webhook-timestamp, webhook-signature; needs a `whsec_` secret)
+//! instead of X-Signature.
 //!
 //! Several servers sharing one database (replicas): give `--url` once per server (or
 //! comma-separated); connection `i` goes to server `i mod n`, and the exactly-once
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use webhook_inbox::config::Secret;
-use webhook_inbox::signature::sign;
+use webhook_inbox::signature::{sign, sign_standard};
 
 mod support;
 #[path = "support/traffic.rs"]
@@ -34,6 +36,8 @@ struct Options {
     duplicates: f64,
     prefix: String,
     senders: usize,
+    /// Standard Webhooks headers instead of X-Signature.
+    standard: bool,
 }
 
 struct Signed {
@@ -70,6 +74,10 @@ async fn run(options: Options) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if options.standard && sign_standard(&secret, "id", 0, b"").is_none() {
+        eprintln!("loadgen: --standard needs a whsec_ WEBHOOK_SECRET");
+        return ExitCode::from(2);
+    }
     let authorities: Vec<String> = options
         .urls
         .iter()
@@ -122,11 +130,16 @@ async fn run(options: Options) -> ExitCode {
         n => format!(" over {n} servers"),
     };
     println!(
-        "messages: {} ({} unique, {:.0}% duplicates), concurrency: {}{servers}",
+        "messages: {} ({} unique, {:.0}% duplicates), concurrency: {}{servers}, signed: {}",
         options.messages,
         unique,
         options.duplicates * 100.0,
-        options.concurrency
+        options.concurrency,
+        if options.standard {
+            "Standard Webhooks"
+        } else {
+            "X-Signature"
+        }
     );
     println!(
         "throughput: {:.0} requests/s ({sent} answered in {:.2} s)",
@@ -162,6 +175,10 @@ async fn run(options: Options) -> ExitCode {
 /// With `--duplicates d`, a fraction `d` of the requests repeat an earlier id.
 fn build_requests(options: &Options, secret: &Secret, host: &str) -> Vec<Signed> {
     let mut unique_so_far = 0usize;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs();
     (0..options.messages)
         .map(|index| {
             let duplicate_every = if options.duplicates > 0.0 {
@@ -188,10 +205,21 @@ fn build_requests(options: &Options, secret: &Secret, host: &str) -> Vec<Signed>
                 message.ts,
                 message.text,
             );
-            let signature = sign(secret, body.as_bytes());
+            let signature = if options.standard {
+                // A sender's own delivery id: one per delivery, retries included.
+                let id = format!("msg_{}_{index}", options.prefix);
+                let signature =
+                    sign_standard(secret, &id, now, body.as_bytes()).expect("a whsec_ secret");
+                format!(
+                    "webhook-id: {id}\r\nwebhook-timestamp: {now}\r\n\
+                     webhook-signature: {signature}"
+                )
+            } else {
+                format!("x-signature: {}", sign(secret, body.as_bytes()))
+            };
             let mut request = format!(
                 "POST /webhook HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n\
-                 x-signature: {signature}\r\ncontent-length: {}\r\n\r\n",
+                 {signature}\r\ncontent-length: {}\r\n\r\n",
                 body.len()
             )
             .into_bytes();
@@ -363,6 +391,7 @@ fn parse_options() -> Result<Options, String> {
         duplicates: 0.0,
         prefix: format!("load{}", std::process::id()),
         senders: 1000,
+        standard: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -386,6 +415,7 @@ fn parse_options() -> Result<Options, String> {
                 options.duplicates = value()?.parse().map_err(|e| format!("--duplicates: {e}"))?
             }
             "--prefix" => options.prefix = value()?,
+            "--standard" => options.standard = true,
             "--senders" => {
                 options.senders = value()?.parse().map_err(|e| format!("--senders: {e}"))?
             }

@@ -10,6 +10,8 @@
 # REPLICAS=n (postgres only; default 1): n servers on the one database, the load
 #   generator's connections spread over all of them; /stats of the first checks that
 #   every accepted message is stored exactly once. Peak RSS is printed per server.
+# SIGNATURES=x-signature (default) | standard | both: how the load generator signs;
+#   both: the unique-messages scenario with each, alternately, twice, side by side.
 # The servers' settings come from the environment (e.g. SQLITE_SYNCHRONOUS=NORMAL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +37,8 @@ fi
 [ "$backend" = postgres ] && pg_require
 cargo build --release --locked --bin webhook-inbox --example loadgen >&2
 
-export WEBHOOK_SECRET="bench-$RANDOM$RANDOM"
+# A whsec_ secret serves both schemes (X-Signature keys it as written).
+export WEBHOOK_SECRET="whsec_$(head -c 24 /dev/urandom | base64)"
 work=$(mktemp -d)
 servers=()
 ports=()
@@ -138,5 +141,20 @@ else
     echo "server: sqlite, $servers_shown, LOG_LEVEL=${LOG_LEVEL:-INFO}, SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS:-FULL}, database on $(df --output=fstype "$work" | tail -1)"
 fi
 echo
-scenario "unique messages" --prefix unique
-scenario "10% duplicates" --prefix dup --duplicates 0.1
+case ${SIGNATURES:-x-signature} in
+    x-signature)
+        scenario "unique messages" --prefix unique
+        scenario "10% duplicates" --prefix dup --duplicates 0.1
+        ;;
+    standard)
+        scenario "unique messages, Standard Webhooks" --prefix unique --standard
+        scenario "10% duplicates, Standard Webhooks" --prefix dup --duplicates 0.1 --standard
+        ;;
+    both)
+        for round in 1 2; do
+            scenario "unique messages, X-Signature (round $round)" --prefix "x$round"
+            scenario "unique messages, Standard Webhooks (round $round)" --prefix "s$round" --standard
+        done
+        ;;
+    *) echo "SIGNATURES must be x-signature, standard or both" >&2 && exit 2 ;;
+esac

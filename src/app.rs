@@ -13,18 +13,23 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::config::{Config, Secret};
+use crate::config::Config;
 use crate::error::json_error_bodies;
 use crate::metrics::Metrics;
 use crate::routes::webhook::BodyBudget;
+use crate::routes::ReadAccess;
 use crate::server::{ConnectionLimits, OnRefusal};
+use crate::signature::Verifier;
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::{drop_unacceptable_request_id, record_request, REQUEST_ID_HEADER};
 
 /// What every handler may use.
 #[derive(Clone)]
 pub struct AppState {
-    pub secret: Secret,
+    /// Every accepted signing key of both schemes.
+    pub verifier: Verifier,
+    /// Who may read `/messages` and `/stats`.
+    pub read_access: ReadAccess,
     /// Webhook bodies larger than this many bytes are answered 413.
     pub max_body_bytes: usize,
     /// The bytes of webhook bodies in memory at once, across all connections.
@@ -94,7 +99,8 @@ impl Application {
                 )
             })?;
         let state = AppState {
-            secret: config.webhook_secret.clone(),
+            verifier: Verifier::from_config(config),
+            read_access: ReadAccess::new(&config.api_tokens),
             max_body_bytes: config.max_body_bytes,
             body_budget: BodyBudget::new(
                 config.body_budget_bytes,

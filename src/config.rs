@@ -1,17 +1,33 @@
 //! Every setting of the service: its environment variable, its default, and its
-//! validation. Read once at start; nothing else in the crate reads the environment.
+//! validation. Read once at start; nothing else in the crate reads the environment
+//! (the command line, `crate::cli`, reads it through `Settings`).
+
+mod settings;
 
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tracing::level_filters::LevelFilter;
 
-/// The validated configuration of one webhook-inbox process.
+use crate::signature::standard_key;
+
+pub use settings::Settings;
+
+/// The validated configuration of one webhook-inbox process. Each setting's variable,
+/// default and meaning are declared once, in `Settings` (and shown by `--help`).
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// `WEBHOOK_SECRET`: the shared HMAC key. Required and non-empty.
+    /// `WEBHOOK_SECRET`: the current HMAC secret. Required, not blank.
     pub webhook_secret: Secret,
+    /// `WEBHOOK_PREVIOUS_SECRETS`: older secrets still accepted (key rotation).
+    pub previous_secrets: Vec<Secret>,
+    /// `WEBHOOK_TOLERANCE_SECS`: how far a Standard Webhooks timestamp may be from
+    /// the server's clock, either way. Default 300 s.
+    pub webhook_tolerance: Duration,
+    /// `API_TOKENS`: bearer tokens for the read API; empty: reads are open.
+    pub api_tokens: Vec<Secret>,
     /// `DATABASE_URL`: where messages live. Default `sqlite://data/app.db`.
     pub database: DatabaseLocation,
     /// `LOG_LEVEL`: `ERROR`, `WARN`, `INFO`, `DEBUG` or `TRACE`, any case. Default `INFO`.
@@ -20,10 +36,12 @@ pub struct Config {
     pub host: String,
     /// `PORT`: the port to listen on; `0` picks a free one. Default `8000`.
     pub port: u16,
-    /// `MAX_BODY_BYTES`: request bodies larger than this are answered 413. Default 64 KiB.
+    /// `MAX_BODY_BYTES`: request bodies larger than this are answered 413. Default
+    /// 65536: a valid message is at most about 53 KB even with every character of its
+    /// text escaped as a JSON surrogate pair.
     pub max_body_bytes: usize,
-    /// `BODY_BUDGET_BYTES`: request bodies in memory at once, in bytes, across all
-    /// connections. Default 64 MiB.
+    /// `BODY_BUDGET_BYTES`: the bytes of request bodies in flight at once, over all
+    /// connections; at least `max_body_bytes`. Default 64 MiB.
     pub body_budget_bytes: usize,
     /// `REQUEST_TIMEOUT_SECS`: a request that takes longer is answered 408. Default 10.
     pub request_timeout: Duration,
@@ -144,116 +162,175 @@ impl ConfigError {
     }
 }
 
+/// The longest any time setting may be: one day.
+const DAY_SECS: u64 = 86_400;
+
 impl Config {
-    /// Reads the process environment.
+    /// Reads the process environment (without the command line).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Reads settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let webhook_secret = lookup("WEBHOOK_SECRET")
-            .filter(|value| !value.is_empty())
-            .map(Secret)
-            .ok_or(ConfigError::Missing("WEBHOOK_SECRET"))?;
-        let database = match get("DATABASE_URL") {
-            Some(url) => parse_database_url(&url).map_err(|reason| ConfigError::Invalid {
-                variable: "DATABASE_URL",
-                reason,
-            })?,
-            None => DatabaseLocation::File(PathBuf::from("data/app.db")),
-        };
+        Self::from_settings(&Settings::from_lookup(lookup))
+    }
+
+    /// Validates every setting; the first bad one is named in the error.
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let webhook_secret = webhook_secret(settings)?;
+        let previous_secrets: Vec<Secret> = optional(&settings.webhook_previous_secrets)
+            .map(|list| list.split_whitespace().map(Secret::new).collect())
+            .unwrap_or_default();
+        check_standard_keys("WEBHOOK_SECRET", std::slice::from_ref(&webhook_secret))?;
+        check_standard_keys("WEBHOOK_PREVIOUS_SECRETS", &previous_secrets)?;
+        let max_body_bytes = number("MAX_BODY_BYTES", &settings.max_body_bytes, 1..=64 << 20)?;
+        let body_budget_bytes = number(
+            "BODY_BUDGET_BYTES",
+            &settings.body_budget_bytes,
+            1..=16 << 30,
+        )?;
+        if body_budget_bytes < max_body_bytes {
+            return Err(ConfigError::Invalid {
+                variable: "BODY_BUDGET_BYTES",
+                reason: "must be at least MAX_BODY_BYTES".to_owned(),
+            });
+        }
+        let checkpoint_ms = number(
+            "SQLITE_CHECKPOINT_INTERVAL_MS",
+            &settings.sqlite_checkpoint_interval_ms,
+            0..=DAY_SECS * 1000,
+        )?;
         Ok(Self {
             webhook_secret,
-            database,
-            log_level: parse_or(
-                "LOG_LEVEL",
-                get("LOG_LEVEL"),
-                LevelFilter::INFO,
-                parse_level,
+            previous_secrets,
+            webhook_tolerance: seconds("WEBHOOK_TOLERANCE_SECS", &settings.webhook_tolerance_secs)?,
+            api_tokens: optional(&settings.api_tokens)
+                .map(|list| list.split_whitespace().map(Secret::new).collect())
+                .unwrap_or_default(),
+            database: parse_database_url(&text("DATABASE_URL", &settings.database_url)).map_err(
+                |reason| ConfigError::Invalid {
+                    variable: "DATABASE_URL",
+                    reason,
+                },
             )?,
-            host: get("HOST").unwrap_or_else(|| "0.0.0.0".to_owned()),
-            port: parse_or("PORT", get("PORT"), 8000, |v| v.parse().ok())?,
-            max_body_bytes: parse_or("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), 64 << 10, positive)?,
-            body_budget_bytes: parse_or(
-                "BODY_BUDGET_BYTES",
-                get("BODY_BUDGET_BYTES"),
-                64 << 20,
-                positive,
-            )?,
-            request_timeout: Duration::from_secs(parse_or(
-                "REQUEST_TIMEOUT_SECS",
-                get("REQUEST_TIMEOUT_SECS"),
-                10,
-                positive,
-            )?),
-            write_queue_capacity: parse_or(
+            log_level: parse_level(&text("LOG_LEVEL", &settings.log_level)).ok_or_else(|| {
+                ConfigError::Invalid {
+                    variable: "LOG_LEVEL",
+                    reason: "must be ERROR, WARN, INFO, DEBUG or TRACE".to_owned(),
+                }
+            })?,
+            host: text("HOST", &settings.host),
+            port: port(settings)?,
+            max_body_bytes: max_body_bytes as usize,
+            body_budget_bytes: body_budget_bytes as usize,
+            request_timeout: seconds("REQUEST_TIMEOUT_SECS", &settings.request_timeout_secs)?,
+            write_queue_capacity: number(
                 "WRITE_QUEUE_CAPACITY",
-                get("WRITE_QUEUE_CAPACITY"),
-                8192,
-                positive,
-            )?,
-            write_batch_max: parse_or("WRITE_BATCH_MAX", get("WRITE_BATCH_MAX"), 512, positive)?,
-            sqlite_synchronous: parse_or(
-                "SQLITE_SYNCHRONOUS",
-                get("SQLITE_SYNCHRONOUS"),
-                Synchronous::Full,
-                |v| match v.to_ascii_uppercase().as_str() {
-                    "FULL" => Some(Synchronous::Full),
-                    "NORMAL" => Some(Synchronous::Normal),
-                    _ => None,
-                },
-            )?,
-            sqlite_checkpoint_interval: parse_or(
-                "SQLITE_CHECKPOINT_INTERVAL_MS",
-                get("SQLITE_CHECKPOINT_INTERVAL_MS"),
-                None,
-                |v| match v.parse::<u64>().ok()? {
-                    0 => Some(None),
-                    millis => Some(Some(Duration::from_millis(millis))),
-                },
-            )?,
-            read_connections: parse_or(
+                &settings.write_queue_capacity,
+                1..=1_000_000,
+            )? as usize,
+            write_batch_max: number("WRITE_BATCH_MAX", &settings.write_batch_max, 1..=4096)?
+                as usize,
+            sqlite_synchronous: match text("SQLITE_SYNCHRONOUS", &settings.sqlite_synchronous)
+                .to_ascii_uppercase()
+                .as_str()
+            {
+                "FULL" => Synchronous::Full,
+                "NORMAL" => Synchronous::Normal,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        variable: "SQLITE_SYNCHRONOUS",
+                        reason: "must be FULL or NORMAL".to_owned(),
+                    })
+                }
+            },
+            sqlite_checkpoint_interval: (checkpoint_ms > 0)
+                .then(|| Duration::from_millis(checkpoint_ms)),
+            read_connections: number(
                 "DB_READ_CONNECTIONS",
-                get("DB_READ_CONNECTIONS"),
-                4,
-                positive,
-            )?,
-            max_connections: parse_or("MAX_CONNECTIONS", get("MAX_CONNECTIONS"), 10_000, positive)?,
-            header_read_timeout: Duration::from_secs(parse_or(
+                &settings.db_read_connections,
+                1..=1000,
+            )? as u32,
+            max_connections: number("MAX_CONNECTIONS", &settings.max_connections, 1..=1_000_000)?
+                as usize,
+            header_read_timeout: seconds(
                 "HEADER_READ_TIMEOUT_SECS",
-                get("HEADER_READ_TIMEOUT_SECS"),
-                10,
-                positive,
-            )?),
-            shutdown_grace: Duration::from_secs(parse_or(
-                "SHUTDOWN_GRACE_SECS",
-                get("SHUTDOWN_GRACE_SECS"),
-                10,
-                positive,
-            )?),
+                &settings.header_read_timeout_secs,
+            )?,
+            shutdown_grace: seconds("SHUTDOWN_GRACE_SECS", &settings.shutdown_grace_secs)?,
         })
     }
 }
 
-fn parse_or<T>(
-    variable: &'static str,
-    raw: Option<String>,
-    default: T,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<T, ConfigError> {
-    match raw {
-        None => Ok(default),
-        Some(raw) => parse(raw.trim()).ok_or_else(|| ConfigError::Invalid {
-            variable,
-            reason: format!("cannot use {raw:?}"),
-        }),
-    }
+/// `WEBHOOK_SECRET`, as written; missing or blank is refused.
+pub fn webhook_secret(settings: &Settings) -> Result<Secret, ConfigError> {
+    settings
+        .webhook_secret
+        .as_deref()
+        .filter(|secret| !secret.trim().is_empty())
+        .map(Secret::new)
+        .ok_or(ConfigError::Missing("WEBHOOK_SECRET"))
 }
 
-fn positive<T: std::str::FromStr + PartialOrd + Default>(raw: &str) -> Option<T> {
-    raw.parse().ok().filter(|value| *value > T::default())
+/// `PORT`, validated as `serve` does (for `healthcheck`).
+pub fn port(settings: &Settings) -> Result<u16, ConfigError> {
+    number("PORT", &settings.port, 0..=u16::MAX.into()).map(|port| port as u16)
+}
+
+/// Refuses a `whsec_` secret whose key does not decode, naming `variable` alone.
+fn check_standard_keys(variable: &'static str, secrets: &[Secret]) -> Result<(), ConfigError> {
+    for secret in secrets {
+        if let Some(Err(error)) = standard_key(secret) {
+            return Err(ConfigError::Invalid {
+                variable,
+                reason: error.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+// Raw values: a blank one is read as unset, so its default applies.
+
+fn optional(value: &Option<String>) -> Option<&str> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+}
+
+/// The value, else the default `--help` shows for `variable`.
+fn text(variable: &str, value: &Option<String>) -> String {
+    optional(value)
+        .map(str::to_owned)
+        .or_else(|| Settings::default_of(variable))
+        .unwrap_or_default()
+}
+
+/// A whole number within `range`.
+fn number(
+    variable: &'static str,
+    value: &Option<String>,
+    range: RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    text(variable, value)
+        .parse::<u64>()
+        .ok()
+        .filter(|number| range.contains(number))
+        .ok_or_else(|| ConfigError::Invalid {
+            variable,
+            reason: format!(
+                "must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        })
+}
+
+/// A whole number of seconds from 1 to a day.
+fn seconds(variable: &'static str, value: &Option<String>) -> Result<Duration, ConfigError> {
+    number(variable, value, 1..=DAY_SECS).map(Duration::from_secs)
 }
 
 fn parse_level(raw: &str) -> Option<LevelFilter> {
@@ -296,114 +373,4 @@ fn parse_database_url(url: &str) -> Result<DatabaseLocation, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_lookup(|name| {
-            vars.iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| value.to_string())
-        })
-    }
-
-    fn file(path: &str) -> DatabaseLocation {
-        DatabaseLocation::File(PathBuf::from(path))
-    }
-
-    #[test]
-    fn database_urls_map_to_the_paths_they_name() {
-        let cases = [
-            ("sqlite:////data/app.db", file("/data/app.db")),
-            ("sqlite:///abs/path.db", file("/abs/path.db")),
-            ("sqlite://relative/path.db", file("relative/path.db")),
-            ("sqlite:relative.db", file("relative.db")),
-            ("sqlite::memory:", DatabaseLocation::Memory),
-            (
-                "postgres://user@db:5432/inbox?sslmode=disable",
-                DatabaseLocation::Postgres("postgres://user@db:5432/inbox?sslmode=disable".into()),
-            ),
-            (
-                "postgresql://db/inbox",
-                DatabaseLocation::Postgres("postgresql://db/inbox".into()),
-            ),
-        ];
-        for (url, expected) in cases {
-            assert_eq!(parse_database_url(url).unwrap(), expected, "{url}");
-            let shown = expected.to_string();
-            assert_eq!(parse_database_url(&shown).unwrap(), expected, "{shown}");
-        }
-    }
-
-    #[test]
-    fn a_postgres_password_never_reaches_the_logs() {
-        let location = DatabaseLocation::Postgres("postgres://inbox:s3cr@t@db:5432/inbox".into());
-        assert_eq!(location.to_string(), "postgres://inbox:***@db:5432/inbox");
-        assert_eq!(format!("{location:?}"), location.to_string());
-        let no_password = DatabaseLocation::Postgres("postgres://inbox@db/inbox".into());
-        assert_eq!(no_password.to_string(), "postgres://inbox@db/inbox");
-        assert_eq!(file("/data/app.db").to_string(), "sqlite:///data/app.db");
-    }
-
-    #[test]
-    fn unsupported_database_urls_are_rejected() {
-        for url in [
-            "mysql://db/inbox",
-            "sqlite://",
-            "sqlite:///data/",
-            "sqlite://a.db?mode=ro",
-        ] {
-            assert!(parse_database_url(url).is_err(), "{url}");
-        }
-    }
-
-    #[test]
-    fn a_missing_or_empty_secret_is_refused() {
-        for vars in [&[][..], &[("WEBHOOK_SECRET", "")][..]] {
-            let error = config(vars).unwrap_err();
-            assert_eq!(error.variable(), "WEBHOOK_SECRET");
-        }
-    }
-
-    #[test]
-    fn defaults_match_the_contract() {
-        let config = config(&[("WEBHOOK_SECRET", "s")]).unwrap();
-        assert_eq!(config.database, file("data/app.db"));
-        assert_eq!(config.log_level, LevelFilter::INFO);
-        assert_eq!((config.host.as_str(), config.port), ("0.0.0.0", 8000));
-        assert_eq!(config.max_body_bytes, 64 << 10);
-        assert_eq!(config.sqlite_synchronous, Synchronous::Full);
-        assert_eq!(config.sqlite_checkpoint_interval, None);
-    }
-
-    #[test]
-    fn background_checkpoints_are_switched_off_with_zero_and_need_a_number() {
-        let interval = |value| {
-            config(&[
-                ("WEBHOOK_SECRET", "s"),
-                ("SQLITE_CHECKPOINT_INTERVAL_MS", value),
-            ])
-            .map(|config| config.sqlite_checkpoint_interval)
-        };
-        assert_eq!(interval("0").unwrap(), None);
-        assert_eq!(interval("250").unwrap(), Some(Duration::from_millis(250)));
-        for bad in ["-1", "soon", "1.5"] {
-            let error = interval(bad).unwrap_err();
-            assert_eq!(error.variable(), "SQLITE_CHECKPOINT_INTERVAL_MS");
-        }
-    }
-
-    #[test]
-    fn log_level_is_read_in_any_case_and_bad_values_are_named() {
-        let config_debug = config(&[("WEBHOOK_SECRET", "s"), ("LOG_LEVEL", "debug")]).unwrap();
-        assert_eq!(config_debug.log_level, LevelFilter::DEBUG);
-        let error = config(&[("WEBHOOK_SECRET", "s"), ("LOG_LEVEL", "loud")]).unwrap_err();
-        assert_eq!(error.variable(), "LOG_LEVEL");
-    }
-
-    #[test]
-    fn the_secret_never_appears_in_debug_output() {
-        let config = config(&[("WEBHOOK_SECRET", "hunter2")]).unwrap();
-        assert!(!format!("{config:?}").contains("hunter2"));
-    }
-}
+mod tests;

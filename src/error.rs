@@ -40,8 +40,14 @@ impl FieldError {
 /// An answer other than success.
 #[derive(Debug)]
 pub enum ApiError {
-    /// 401: missing, malformed or wrong `X-Signature`.
+    /// 401: no accepted key signed the request (either scheme).
     InvalidSignature,
+    /// 401, as `InvalidSignature`: a valid Standard Webhooks signature on a timestamp
+    /// outside the tolerance (told apart in the log and metrics only).
+    StaleTimestamp,
+    /// 401 with `WWW-Authenticate: Bearer`: `/messages` or `/stats` without one of the
+    /// `API_TOKENS`.
+    NotAuthenticated,
     /// 413: the body is larger than `MAX_BODY_BYTES`.
     PayloadTooLarge,
     /// 400: the body could not be read (the client went away or broke the framing).
@@ -59,7 +65,20 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, detail) = match self {
-            Self::InvalidSignature => (StatusCode::UNAUTHORIZED, json!("invalid signature")),
+            Self::InvalidSignature | Self::StaleTimestamp => {
+                (StatusCode::UNAUTHORIZED, json!("invalid signature"))
+            }
+            Self::NotAuthenticated => {
+                let mut response = (
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({ "detail": "not authenticated" })),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return response;
+            }
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!("request body is larger than the limit"),

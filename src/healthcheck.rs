@@ -8,12 +8,8 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Exits 0 when `GET /health/ready` on `127.0.0.1:$PORT` answers 200.
-pub fn run() -> ExitCode {
-    let port = std::env::var("PORT")
-        .ok()
-        .and_then(|port| port.trim().parse().ok())
-        .unwrap_or(8000);
+/// Exits 0 when `GET /health/ready` on `127.0.0.1:port` answers 200.
+pub fn run(port: u16) -> ExitCode {
     match probe(port) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) | Err(_) => ExitCode::FAILURE,

@@ -2,16 +2,28 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use tracing::level_filters::LevelFilter;
 use webhook_inbox::app::{shutdown_signal, Application};
-use webhook_inbox::config::Config;
+use webhook_inbox::cli::{self, Cli, Command};
+use webhook_inbox::config::{self, Config, Settings};
 use webhook_inbox::{healthcheck, telemetry};
 
 fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return healthcheck::run();
+    // `--help`, `--version` and a bad argument end here: plain text, exit 0 or 2.
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.settings),
+        Command::Healthcheck => match config::port(&cli.settings) {
+            Ok(port) => healthcheck::run(port),
+            Err(_) => ExitCode::FAILURE,
+        },
+        Command::Sign { standard, file } => cli::sign(&cli.settings, standard, file),
     }
-    let config = match Config::from_env() {
+}
+
+fn serve(settings: &Settings) -> ExitCode {
+    let config = match Config::from_settings(settings) {
         Ok(config) => config,
         Err(error) => {
             let _logs = telemetry::init(LevelFilter::INFO);
@@ -20,6 +32,12 @@ fn main() -> ExitCode {
         }
     };
     let _logs = telemetry::init(config.log_level);
+    if config.api_tokens.is_empty() {
+        tracing::warn!(
+            variable = "API_TOKENS",
+            "API_TOKENS is unset: GET /messages and GET /stats are open to anyone who reaches this port"
+        );
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -27,7 +45,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(run(config)) {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
@@ -39,7 +57,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config) -> anyhow::Result<()> {
     let app = Application::build(&config).await?;
     tracing::info!(
         addr = %app.local_addr()?,

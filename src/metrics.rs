@@ -22,6 +22,7 @@ pub enum WebhookResult {
     Created,
     Duplicate,
     InvalidSignature,
+    StaleTimestamp,
     ValidationError,
     PayloadTooLarge,
     UnreadableBody,
@@ -30,10 +31,11 @@ pub enum WebhookResult {
 }
 
 impl WebhookResult {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Created,
         Self::Duplicate,
         Self::InvalidSignature,
+        Self::StaleTimestamp,
         Self::ValidationError,
         Self::PayloadTooLarge,
         Self::UnreadableBody,
@@ -46,6 +48,7 @@ impl WebhookResult {
             Self::Created => "created",
             Self::Duplicate => "duplicate",
             Self::InvalidSignature => "invalid_signature",
+            Self::StaleTimestamp => "stale_timestamp",
             Self::ValidationError => "validation_error",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnreadableBody => "unreadable_body",

@@ -1,12 +1,27 @@
 //! HMAC-SHA256 verification of webhook bodies: over the raw bytes received, in
-//! constant time, before anything is parsed.
+//! constant time, before anything is parsed. Two schemes: `X-Signature` (hex of the
+//! body's HMAC) and Standard Webhooks (`standard`), each against every accepted key.
 
+mod standard;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
+use crate::config::{Config, Secret};
+
+pub use standard::{
+    sign_standard, standard_key, verify_standard, InvalidKey, StandardHeaders, ID_HEADER,
+    MAX_SIGNATURES, SIGNATURE_HEADER as STANDARD_SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// The header that carries the hex HMAC-SHA256 of the body.
+pub const SIGNATURE_HEADER: &str = "x-signature";
 
 /// Why a signature was refused. The HTTP answer is the same for all of them; the
 /// variants exist for tests and for the log.
@@ -20,9 +35,27 @@ pub enum SignatureError {
     Mismatch,
 }
 
+/// Why a request was refused, as its log line and metrics say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Missing, malformed or wrong: no accepted key signed this request.
+    InvalidSignature,
+    /// A Standard Webhooks signature that matches, on a timestamp outside the tolerance.
+    StaleTimestamp,
+}
+
 /// Checks `signature` (hex, any case) against HMAC-SHA256(`secret`, `body`).
 pub fn verify_signature(
     secret: &Secret,
+    body: &[u8],
+    signature: Option<&[u8]>,
+) -> Result<(), SignatureError> {
+    verify_hex(&[keyed(secret.expose())], body, signature)
+}
+
+/// Checks a hex `signature` against the body's HMAC under each of `keys`.
+fn verify_hex(
+    keys: &[HmacSha256],
     body: &[u8],
     signature: Option<&[u8]>,
 ) -> Result<(), SignatureError> {
@@ -32,68 +65,101 @@ pub fn verify_signature(
         .ok_or(SignatureError::Missing)?;
     let mut expected = [0u8; 32];
     hex::decode_to_slice(signature, &mut expected).map_err(|_| SignatureError::Malformed)?;
-    let mut mac = HmacSha256::new_from_slice(secret.expose()).expect("HMAC takes keys of any size");
-    mac.update(body);
-    // `verify_slice` compares in constant time.
-    mac.verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch)
+    for key in keys {
+        let mut mac = key.clone();
+        mac.update(body);
+        if bool::from(mac.finalize().into_bytes().ct_eq(&expected)) {
+            return Ok(());
+        }
+    }
+    Err(SignatureError::Mismatch)
 }
 
 /// The lowercase hex signature of `body`, as a sender computes it.
 pub fn sign(secret: &Secret, body: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(secret.expose()).expect("HMAC takes keys of any size");
+    let mut mac = keyed(secret.expose());
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// HMAC-SHA256 keyed with `key`, ready to be cloned for each message.
+fn keyed(key: &[u8]) -> HmacSha256 {
+    HmacSha256::new_from_slice(key).expect("HMAC takes keys of any size")
+}
 
-    fn secret() -> Secret {
-        Secret::new("testsecret")
-    }
+/// Every accepted key of both schemes, keyed once at startup, and the clock tolerance.
+#[derive(Clone)]
+pub struct Verifier {
+    /// `X-Signature`: each secret's bytes as written, the current one first.
+    hex_keys: Vec<HmacSha256>,
+    /// Standard Webhooks: the decoded key of each `whsec_` secret, current first.
+    standard_keys: Vec<HmacSha256>,
+    tolerance: Duration,
+}
 
-    #[test]
-    fn matches_openssl_for_a_known_body() {
-        // printf '%s' '{"a":1}' | openssl dgst -sha256 -hmac testsecret
-        assert_eq!(
-            sign(&secret(), br#"{"a":1}"#),
-            "0f4a604a9e9ad182034b3224fb61724a9ef127c2d5de3554995cc31f9cc3c499"
-        );
-    }
-
-    #[test]
-    fn accepts_its_own_signature_in_either_case() {
-        let body = br#"{"message_id":"m1"}"#;
-        let signature = sign(&secret(), body);
-        assert_eq!(
-            verify_signature(&secret(), body, Some(signature.as_bytes())),
-            Ok(())
-        );
-        let upper = signature.to_ascii_uppercase();
-        assert_eq!(
-            verify_signature(&secret(), body, Some(upper.as_bytes())),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn refuses_missing_empty_malformed_and_wrong_signatures() {
-        let body = b"{}";
-        let good = sign(&secret(), body);
-        let other_body = sign(&secret(), b"{} ");
-        let other_key = sign(&Secret::new("other"), body);
-        let cases: [(Option<&[u8]>, SignatureError); 6] = [
-            (None, SignatureError::Missing),
-            (Some(b""), SignatureError::Missing),
-            (Some(b"zz"), SignatureError::Malformed),
-            (Some(&good.as_bytes()[..62]), SignatureError::Malformed),
-            (Some(other_body.as_bytes()), SignatureError::Mismatch),
-            (Some(other_key.as_bytes()), SignatureError::Mismatch),
-        ];
-        for (signature, expected) in cases {
-            assert_eq!(verify_signature(&secret(), body, signature), Err(expected));
+impl Verifier {
+    /// The keys of `current` and `previous` secrets. A `whsec_` secret that does not
+    /// decode serves `X-Signature` alone (`Config` refuses to start with one).
+    pub fn new(current: &Secret, previous: &[Secret], tolerance: Duration) -> Self {
+        let secrets = || std::iter::once(current).chain(previous);
+        Self {
+            hex_keys: secrets().map(|secret| keyed(secret.expose())).collect(),
+            standard_keys: secrets()
+                .filter_map(|secret| standard_key(secret)?.ok())
+                .map(|key| keyed(&key))
+                .collect(),
+            tolerance,
         }
     }
+
+    /// The verifier of a configuration.
+    pub fn from_config(config: &Config) -> Self {
+        Self::new(
+            &config.webhook_secret,
+            &config.previous_secrets,
+            config.webhook_tolerance,
+        )
+    }
+
+    /// Judges a request by Standard Webhooks when it carries `webhook-signature`, by
+    /// `X-Signature` otherwise.
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), Rejection> {
+        self.verify_at(headers, body, SystemTime::now())
+    }
+
+    /// `verify` as if the clock said `now`.
+    pub fn verify_at(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<(), Rejection> {
+        if headers.contains_key(STANDARD_SIGNATURE_HEADER) {
+            let single = |name: &str| {
+                let mut values = headers.get_all(name).iter();
+                match (values.next(), values.next()) {
+                    (Some(value), None) => Some(value.as_bytes()),
+                    _ => None,
+                }
+            };
+            let request = StandardHeaders {
+                id: single(ID_HEADER),
+                timestamp: single(TIMESTAMP_HEADER),
+                signature: single(STANDARD_SIGNATURE_HEADER),
+            };
+            let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+            return verify_standard(
+                &self.standard_keys,
+                &request,
+                body,
+                now,
+                self.tolerance.as_secs(),
+            );
+        }
+        let signature = headers.get(SIGNATURE_HEADER).map(|value| value.as_bytes());
+        verify_hex(&self.hex_keys, body, signature).map_err(|_| Rejection::InvalidSignature)
+    }
 }
+
+#[cfg(test)]
+mod tests;

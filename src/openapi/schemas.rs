@@ -111,6 +111,15 @@ pub struct ValidationErrorBody {
 #[response(headers(("Retry-After" = u32, description = "Seconds to wait before retrying")))]
 pub struct ServiceUnavailable(pub ErrorBody);
 
+/// `API_TOKENS` is set and the request carries none of them as
+/// `Authorization: Bearer <token>`.
+#[derive(ToResponse)]
+#[response(
+    headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+    example = json!({"detail": "not authenticated"})
+)]
+pub struct Unauthenticated(pub ErrorBody);
+
 /// The request took longer than `REQUEST_TIMEOUT_SECS`.
 #[derive(ToResponse)]
 #[response(example = json!({"detail": "request took too long"}))]

@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError};
 use crate::message::{timestamp, StoredMessage};
-use crate::openapi::{ServiceUnavailable, TimedOut, ValidationErrorBody};
+use crate::openapi::{ServiceUnavailable, TimedOut, Unauthenticated, ValidationErrorBody};
+use crate::routes::Authorized;
 use crate::store::{Cursor, MessageFilter, PageStart};
 
 mod params;
@@ -47,8 +48,10 @@ pub struct MessagesPage {
     path = "/messages",
     tag = "messages",
     params(ListQuery),
+    security(("bearer" = [])),
     responses(
         (status = 200, body = MessagesPage, description = "One page of matching messages"),
+        (status = 401, response = Unauthenticated),
         (status = 408, response = TimedOut),
         (status = 422, body = ValidationErrorBody, description = "A parameter is out of range, \
             not an integer, not a timestamp, not one of our cursors, given twice, or a cursor \
@@ -57,6 +60,7 @@ pub struct MessagesPage {
     )
 )]
 pub async fn list_messages(
+    _: Authorized,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<MessagesPage>, ApiError> {

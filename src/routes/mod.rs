@@ -1,5 +1,6 @@
 //! One module per resource; `api` puts them together with their OpenAPI operations.
 
+mod auth;
 mod console;
 mod docs;
 mod health;
@@ -16,6 +17,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::openapi::ApiDoc;
 
+pub use auth::{Authorized, ReadAccess};
 pub use console::{assets_path, CONSOLE_PATH, CONTENT_SECURITY_POLICY};
 pub use docs::DOCS_ROUTES;
 

@@ -5,7 +5,8 @@ use axum::Json;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::openapi::{ServiceUnavailable, TimedOut};
+use crate::openapi::{ServiceUnavailable, TimedOut, Unauthenticated};
+use crate::routes::Authorized;
 use crate::store::Stats;
 
 /// Totals, the top senders, and the first and last `ts`.
@@ -13,12 +14,17 @@ use crate::store::Stats;
     get,
     path = "/stats",
     tag = "messages",
+    security(("bearer" = [])),
     responses(
         (status = 200, body = Stats, description = "Counted over every stored message"),
+        (status = 401, response = Unauthenticated),
         (status = 408, response = TimedOut),
         (status = 503, response = ServiceUnavailable),
     )
 )]
-pub async fn get_stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
+pub async fn get_stats(
+    _: Authorized,
+    State(state): State<AppState>,
+) -> Result<Json<Stats>, ApiError> {
     Ok(Json(state.store.stats().await?))
 }

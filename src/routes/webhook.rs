@@ -20,12 +20,9 @@ use crate::metrics::WebhookResult;
 use crate::openapi::{
     ErrorBody, ServiceUnavailable, TimedOut, ValidationErrorBody, WebhookMessage,
 };
-use crate::signature::verify_signature;
+use crate::signature::Rejection;
 use crate::store::InsertOutcome;
 use crate::telemetry::WebhookLog;
-
-/// The header that carries the hex HMAC-SHA256 of the body.
-pub const SIGNATURE_HEADER: &str = "x-signature";
 
 /// The answer to a webhook that is stored, now or by an earlier call.
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,13 +47,15 @@ pub enum OkStatus {
         description = "One message, as UTF-8 JSON. A missing Content-Type is read as JSON; \
                        any other type than JSON is a 422 at `[\"header\", \"content-type\"]`.",
     ),
-    security(("signature" = [])),
+    security(("signature" = []), ("standard_webhooks" = [])),
     responses(
         (status = 200, body = Accepted,
          description = "Durably stored now, or already stored earlier (the first version is kept)"),
         (status = 400, body = ErrorBody, description = "The body could not be read"),
         (status = 401, body = ErrorBody,
-         description = "X-Signature is missing, empty, not hex, or wrong; nothing was parsed",
+         description = "No accepted key signed the request: X-Signature missing, empty, not \
+                        hex or wrong, or Standard Webhooks headers missing, wrong, or with a \
+                        timestamp outside WEBHOOK_TOLERANCE_SECS; nothing was parsed",
          example = json!({"detail": "invalid signature"})),
         (status = 408, response = TimedOut),
         (status = 413, body = ErrorBody, description = "The body is larger than MAX_BODY_BYTES"),
@@ -76,11 +75,14 @@ pub async fn receive_webhook(
         Ok(InsertOutcome::Created) => WebhookResult::Created,
         Ok(InsertOutcome::Duplicate) => WebhookResult::Duplicate,
         Err(ApiError::InvalidSignature) => WebhookResult::InvalidSignature,
+        Err(ApiError::StaleTimestamp) => WebhookResult::StaleTimestamp,
         Err(ApiError::Validation(_)) => WebhookResult::ValidationError,
         Err(ApiError::PayloadTooLarge) => WebhookResult::PayloadTooLarge,
         Err(ApiError::UnreadableBody) => WebhookResult::UnreadableBody,
         Err(ApiError::Overloaded | ApiError::BodiesInFlight) => WebhookResult::Overloaded,
         Err(ApiError::StoreUnavailable) => WebhookResult::StoreUnavailable,
+        // Read access is not asked of /webhook, which is signed instead.
+        Err(ApiError::NotAuthenticated) => WebhookResult::InvalidSignature,
     };
     let mut response = match outcome {
         Ok(_) => Json(Accepted {
@@ -103,8 +105,13 @@ async fn ingest(
 ) -> Result<InsertOutcome, ApiError> {
     let read = read_body(headers, body, state.max_body_bytes, &state.body_budget).await?;
     let body = &read.bytes[..];
-    let signature = headers.get(SIGNATURE_HEADER).map(|value| value.as_bytes());
-    verify_signature(&state.secret, body, signature).map_err(|_| ApiError::InvalidSignature)?;
+    state
+        .verifier
+        .verify(headers, body)
+        .map_err(|rejection| match rejection {
+            Rejection::InvalidSignature => ApiError::InvalidSignature,
+            Rejection::StaleTimestamp => ApiError::StaleTimestamp,
+        })?;
     check_content_type(headers)?;
     let message = Message::from_json(body).map_err(|errors| {
         *message_id = readable_message_id(body);

@@ -5,6 +5,7 @@
 
 mod alerts;
 mod backup;
+mod command_line;
 mod connections;
 mod console;
 mod cursor;
@@ -17,9 +18,11 @@ mod messages;
 mod metrics;
 mod openapi;
 mod postgres;
+mod read_access;
 mod replicas;
 mod sigkill;
 mod signed_bodies;
+mod standard_webhooks;
 mod startup;
 mod stats;
 mod webhook;

@@ -210,7 +210,6 @@ async fn the_console_fits_a_375_pixel_wide_screen() {
 }
 
 #[tokio::test]
-#[ignore = "needs API_TOKENS"]
 async fn the_token_prompt_takes_the_right_token_and_says_plainly_when_it_is_wrong() {
     let Some(webdriver) = webdriver_or_skip() else {
         return;

@@ -27,6 +27,8 @@ cleanup() {
 trap cleanup EXIT
 
 export WEBHOOK_SECRET="contract-$$-$RANDOM"
+# The read API closed, as the document declares it: every request carries the token.
+export API_TOKENS="contract-token-$$-$RANDOM"
 HOST=127.0.0.1 PORT=0 DATABASE_URL="sqlite://$work/app.db" LOG_LEVEL=INFO \
     target/release/webhook-inbox >"$work/log" 2>&1 &
 server=$!
@@ -57,6 +59,7 @@ hooks="$PWD/tests/contract"
         --seed "${CONTRACT_SEED:-6}" \
         --workers 4 \
         --request-timeout 15 \
+        --header "Authorization: Bearer $API_TOKENS" \
         --report junit --report-dir .
 )
 

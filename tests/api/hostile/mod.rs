@@ -13,7 +13,7 @@ mod webhook_cases;
 use serde_json::{json, Value};
 
 use crate::helpers::{json_ok, message, message_ids, with, TestApp};
-use corpus::{run, Case, Expect, SMALL_LIMIT};
+use corpus::{run, Case, Expect, DEFAULT_LIMIT, SMALL_LIMIT};
 use request_cases::{broken_http, framing, literal_filters, query_parameters, routing};
 use webhook_cases::{oversized_bodies, webhook_bodies, webhook_headers};
 
@@ -61,7 +61,7 @@ async fn assert_nothing_stored_and_alive(apps: [&TestApp; 2]) {
 async fn spawn_pair() -> (TestApp, TestApp) {
     let limit = SMALL_LIMIT.to_string();
     let small = seeded_app(&[("MAX_BODY_BYTES", &limit), ("REQUEST_TIMEOUT_SECS", "2")]).await;
-    let default = seeded_app(&[]).await;
+    let default = seeded_app(&[("MAX_BODY_BYTES", &DEFAULT_LIMIT.to_string())]).await;
     (small, default)
 }
 

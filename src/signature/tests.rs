@@ -1,0 +1,273 @@
+use super::*;
+
+fn secret() -> Secret {
+    Secret::new("testsecret")
+}
+
+#[test]
+fn matches_openssl_for_a_known_body() {
+    // printf '%s' '{"a":1}' | openssl dgst -sha256 -hmac testsecret
+    assert_eq!(
+        sign(&secret(), br#"{"a":1}"#),
+        "0f4a604a9e9ad182034b3224fb61724a9ef127c2d5de3554995cc31f9cc3c499"
+    );
+}
+
+#[test]
+fn accepts_its_own_signature_in_either_case() {
+    let body = br#"{"message_id":"m1"}"#;
+    let signature = sign(&secret(), body);
+    assert_eq!(
+        verify_signature(&secret(), body, Some(signature.as_bytes())),
+        Ok(())
+    );
+    let upper = signature.to_ascii_uppercase();
+    assert_eq!(
+        verify_signature(&secret(), body, Some(upper.as_bytes())),
+        Ok(())
+    );
+}
+
+#[test]
+fn refuses_missing_empty_malformed_and_wrong_signatures() {
+    let body = b"{}";
+    let good = sign(&secret(), body);
+    let other_body = sign(&secret(), b"{} ");
+    let other_key = sign(&Secret::new("other"), body);
+    let cases: [(Option<&[u8]>, SignatureError); 6] = [
+        (None, SignatureError::Missing),
+        (Some(b""), SignatureError::Missing),
+        (Some(b"zz"), SignatureError::Malformed),
+        (Some(&good.as_bytes()[..62]), SignatureError::Malformed),
+        (Some(other_body.as_bytes()), SignatureError::Mismatch),
+        (Some(other_key.as_bytes()), SignatureError::Mismatch),
+    ];
+    for (signature, expected) in cases {
+        assert_eq!(verify_signature(&secret(), body, signature), Err(expected));
+    }
+}
+
+mod standard_webhooks {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use axum::http::{HeaderMap, HeaderValue};
+    use serde_json::Value;
+
+    use super::super::*;
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+    const TS: u64 = 1614265330;
+    const BODY: &[u8] = br#"{"test": 2432232314}"#;
+    const GOOD: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+
+    fn verifier(current: &str, previous: &[&str], tolerance: u64) -> Verifier {
+        let previous: Vec<Secret> = previous.iter().copied().map(Secret::new).collect();
+        Verifier::new(
+            &Secret::new(current),
+            &previous,
+            Duration::from_secs(tolerance),
+        )
+    }
+
+    fn headers(id: &str, timestamp: &str, signature: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            (ID_HEADER, id),
+            (TIMESTAMP_HEADER, timestamp),
+            (STANDARD_SIGNATURE_HEADER, signature),
+        ] {
+            headers.insert(name, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    fn at(
+        verifier: &Verifier,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: u64,
+    ) -> Result<(), Rejection> {
+        verifier.verify_at(headers, body, UNIX_EPOCH + Duration::from_secs(now))
+    }
+
+    /// Made by the specification's Python library (see the script beside the JSON).
+    #[test]
+    fn accepts_and_reproduces_the_reference_library_vectors() {
+        let file: Value = serde_json::from_str(include_str!(
+            "../../tests/data/standard_webhooks_vectors.json"
+        ))
+        .unwrap();
+        let vectors = file["vectors"].as_array().unwrap();
+        assert!(vectors.len() >= 4);
+        for vector in vectors {
+            let secret = vector["secret"].as_str().unwrap();
+            let id = vector["id"].as_str().unwrap();
+            let ts = vector["timestamp"].as_u64().unwrap();
+            let body = vector["body"].as_str().unwrap().as_bytes();
+            let signature = vector["signature"].as_str().unwrap();
+            let request = headers(id, &ts.to_string(), signature);
+            assert_eq!(
+                at(&verifier(secret, &[], 300), &request, body, ts),
+                Ok(()),
+                "{vector}"
+            );
+            let ours = sign_standard(&Secret::new(secret), id, ts, body).unwrap();
+            assert_eq!(ours, signature, "{vector}");
+        }
+    }
+
+    #[test]
+    fn an_empty_or_wrong_length_signature_never_matches() {
+        let verifier = verifier(SECRET, &[], 300);
+        let truncated = &GOOD[..GOOD.len() - 4];
+        let longer = format!("{GOOD}AAAA");
+        for signature in [
+            "v1,", "v1", "v1, ", "v1,=", "v1,AAAA", truncated, &longer, "", " ",
+        ] {
+            let request = headers(ID, &TS.to_string(), signature);
+            assert_eq!(
+                at(&verifier, &request, BODY, TS),
+                Err(Rejection::InvalidSignature),
+                "{signature:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn any_v1_entry_may_match_and_other_versions_are_ignored() {
+        let verifier = verifier(SECRET, &[], 300);
+        let other = "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let unpadded = GOOD.trim_end_matches('=');
+        for signature in [
+            format!("{other} {GOOD}"),
+            format!("v1a,{} {GOOD}", &GOOD[3..]),
+            format!("{GOOD}  {other}"),
+            unpadded.to_owned(),
+        ] {
+            let request = headers(ID, &TS.to_string(), &signature);
+            assert_eq!(at(&verifier, &request, BODY, TS), Ok(()), "{signature}");
+        }
+        let only_v1a = headers(ID, &TS.to_string(), &format!("v1a,{}", &GOOD[3..]));
+        assert_eq!(
+            at(&verifier, &only_v1a, BODY, TS),
+            Err(Rejection::InvalidSignature)
+        );
+    }
+
+    #[test]
+    fn only_the_first_eight_entries_are_checked() {
+        let verifier = verifier(SECRET, &[], 300);
+        let other = "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let entries = |wrong: usize| {
+            let mut list = vec![other; wrong];
+            list.push(GOOD);
+            list.join(" ")
+        };
+        let eighth = headers(ID, &TS.to_string(), &entries(MAX_SIGNATURES - 1));
+        assert_eq!(at(&verifier, &eighth, BODY, TS), Ok(()));
+        let ninth = headers(ID, &TS.to_string(), &entries(MAX_SIGNATURES));
+        assert_eq!(
+            at(&verifier, &ninth, BODY, TS),
+            Err(Rejection::InvalidSignature)
+        );
+    }
+
+    #[test]
+    fn the_tolerance_is_inclusive_in_both_directions_and_stale_only_when_signed() {
+        let verifier = verifier(SECRET, &[], 300);
+        let request = headers(ID, &TS.to_string(), GOOD);
+        for now in [TS - 300, TS + 300] {
+            assert_eq!(at(&verifier, &request, BODY, now), Ok(()));
+        }
+        for now in [TS - 301, TS + 301, 0, TS * 2] {
+            assert_eq!(
+                at(&verifier, &request, BODY, now),
+                Err(Rejection::StaleTimestamp)
+            );
+        }
+        let forged = headers(ID, "1614265331", GOOD);
+        assert_eq!(
+            at(&verifier, &forged, BODY, TS),
+            Err(Rejection::InvalidSignature)
+        );
+    }
+
+    #[test]
+    fn a_timestamp_is_decimal_digits_only_and_every_header_is_required_once() {
+        let verifier = verifier(SECRET, &[], 300);
+        for timestamp in [
+            "+1614265330",
+            " 1614265330",
+            "1614265330.0",
+            "-1",
+            "",
+            "0x1",
+        ] {
+            let request = headers(ID, timestamp, GOOD);
+            assert_eq!(
+                at(&verifier, &request, BODY, TS),
+                Err(Rejection::InvalidSignature),
+                "{timestamp:?}"
+            );
+        }
+        for missing in [ID_HEADER, TIMESTAMP_HEADER] {
+            let mut request = headers(ID, &TS.to_string(), GOOD);
+            request.remove(missing);
+            assert_eq!(
+                at(&verifier, &request, BODY, TS),
+                Err(Rejection::InvalidSignature)
+            );
+        }
+        let mut twice = headers(ID, &TS.to_string(), GOOD);
+        twice.append(ID_HEADER, HeaderValue::from_static("msg_other"));
+        assert_eq!(
+            at(&verifier, &twice, BODY, TS),
+            Err(Rejection::InvalidSignature)
+        );
+    }
+
+    #[test]
+    fn previous_secrets_stay_accepted_and_plain_secrets_serve_x_signature_alone() {
+        let rotated = verifier("whsec_c2VjcmV0", &["plain", SECRET], 300);
+        let request = headers(ID, &TS.to_string(), GOOD);
+        assert_eq!(at(&rotated, &request, BODY, TS), Ok(()));
+
+        let plain = verifier("plain", &[], 300);
+        assert_eq!(
+            at(&plain, &request, BODY, TS),
+            Err(Rejection::InvalidSignature)
+        );
+        // The X-Signature key of a whsec_ secret is the secret as written.
+        let mut hex = HeaderMap::new();
+        let signature = sign(&Secret::new(SECRET), BODY);
+        hex.insert(SIGNATURE_HEADER, HeaderValue::from_str(&signature).unwrap());
+        assert_eq!(at(&rotated, &hex, BODY, TS), Ok(()));
+        // A request carrying webhook-signature is judged by that scheme alone.
+        let mut both = request.clone();
+        both.insert(STANDARD_SIGNATURE_HEADER, HeaderValue::from_static("v1,"));
+        both.insert(SIGNATURE_HEADER, HeaderValue::from_str(&signature).unwrap());
+        assert_eq!(
+            at(&rotated, &both, BODY, TS),
+            Err(Rejection::InvalidSignature)
+        );
+    }
+
+    #[test]
+    fn x_signature_accepts_every_configured_secret() {
+        let rotated = verifier("new", &["old", "older"], 300);
+        for secret in ["new", "old", "older"] {
+            let mut request = HeaderMap::new();
+            let signature = sign(&Secret::new(secret), BODY);
+            request.insert(SIGNATURE_HEADER, HeaderValue::from_str(&signature).unwrap());
+            assert_eq!(at(&rotated, &request, BODY, 0), Ok(()), "{secret}");
+        }
+        let mut request = HeaderMap::new();
+        let signature = sign(&Secret::new("unknown"), BODY);
+        request.insert(SIGNATURE_HEADER, HeaderValue::from_str(&signature).unwrap());
+        assert_eq!(
+            at(&rotated, &request, BODY, 0),
+            Err(Rejection::InvalidSignature)
+        );
+    }
+}
