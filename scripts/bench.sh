@@ -13,6 +13,8 @@
 # SIGNATURES=x-signature (default) | standard | both: how the load generator signs;
 #   both: the unique-messages scenario with each, alternately, twice, side by side.
 # The servers' settings come from the environment (e.g. SQLITE_SYNCHRONOUS=NORMAL).
+# BASELINE=path/to/webhook-inbox [ROUNDS=3]: unique messages only, rounds alternating
+#   between that build and this one, for a comparison side by side in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-postgres.sh
@@ -77,7 +79,7 @@ start_servers() {
     # All at once: replicas starting together share the migration (an advisory lock).
     for index in $(seq 1 "$replicas"); do
         HOST=127.0.0.1 PORT=0 DATABASE_URL="$url" \
-            target/release/webhook-inbox >"$work/server-$index.log" 2>&1 &
+            "$bin" >"$work/server-$index.log" 2>&1 &
         servers+=($!)
     done
     for index in $(seq 1 "$replicas"); do
@@ -141,6 +143,15 @@ else
     echo "server: sqlite, $servers_shown, LOG_LEVEL=${LOG_LEVEL:-INFO}, SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS:-FULL}, database on $(df --output=fstype "$work" | tail -1)"
 fi
 echo
+bin=target/release/webhook-inbox
+if [ -n "${BASELINE:-}" ]; then
+    # Side by side: rounds alternate between another build and this one.
+    for round in $(seq 1 "${ROUNDS:-3}"); do
+        bin=$BASELINE scenario "unique messages, baseline $BASELINE (round $round)" --prefix "b$round"
+        bin=target/release/webhook-inbox scenario "unique messages, this build (round $round)" --prefix "t$round"
+    done
+    exit 0
+fi
 case ${SIGNATURES:-x-signature} in
     x-signature)
         scenario "unique messages" --prefix unique
