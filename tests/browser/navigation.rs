@@ -285,3 +285,41 @@ async fn the_keyboard_reaches_a_message_and_opens_it_whole() {
     assert!(browser.console_errors().await.is_empty());
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_newest_page_is_right_however_the_matches_are_spread_in_time() {
+    let Some(webdriver) = webdriver_or_skip() else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let recent = seed(&app, 120).await;
+    // 120 messages of one sender hours before the others, the last 61 at one instant.
+    let early: Vec<Value> = (0..120)
+        .map(|i| {
+            serde_json::json!({"message_id": format!("e{i:03}"), "from": "+15550000077",
+                "to": "+14155550100", "ts": format!("2025-01-15T00:{:02}:00Z", i.min(59)),
+                "text": "early bird"})
+        })
+        .collect();
+    for message in &early {
+        assert_eq!(app.post_webhook(message).await.status(), 200);
+    }
+    let everything: Vec<Value> = early.iter().chain(&recent).cloned().collect();
+    let browser = Browser::open(&webdriver, 1280, 900).await;
+
+    for (link, matches) in [
+        ("/?from=%2B15550000077", early.clone()),
+        ("/?q=bird", early.clone()),
+        ("/?q=number", matching(&recent, |m| !m["text"].is_null())),
+        ("/?since=2025-01-15T00:30:00Z", everything[30..].to_vec()),
+        ("/", everything.clone()),
+    ] {
+        browser.goto(&format!("{}{link}", app.address)).await;
+        browser.until_rows(&newest(&matches)).await;
+        // One page back: the page before, whichever way the newest one was found.
+        let back = (matches.len() - PAGE).saturating_sub(PAGE);
+        browser.click("#previous").await;
+        browser.until_rows(&ids(&matches, back..back + PAGE)).await;
+    }
+    browser.close().await;
+}
