@@ -118,3 +118,19 @@ bench-queries:
 .PHONY: bench-verify
 bench-verify:
 	$(CARGO) bench --locked --bench verify
+## The console in a real browser (tests/browser): installs Debian's chromium and
+## chromium-driver when missing, starts chromedriver on a free port and runs the tests.
+.PHONY: test-browser
+test-browser:
+	scripts/test-browser.sh
+
+## The README's picture of the console (docs/console.png), taken by the same browser.
+.PHONY: console-screenshot
+console-screenshot:
+	scripts/test-browser.sh --ignored --exact safety::console_screenshot
+
+## Console benchmark on 1,000,000 seeded messages (MESSAGES=n, RUNS=10): first rows
+## after navigation and after a filter change, measured in headless Chromium.
+.PHONY: bench-console
+bench-console:
+	scripts/bench-console.sh $(or $(MESSAGES),1000000)

@@ -1,6 +1,7 @@
 //! One module per resource; `api` puts them together with their OpenAPI operations.
 
 mod auth;
+mod console;
 mod docs;
 pub mod error;
 mod health;
@@ -18,6 +19,7 @@ use crate::app::AppState;
 use crate::openapi::ApiDoc;
 
 pub use auth::{Authorized, ReadAccess};
+pub use console::{assets_path, CONSOLE_PATH, CONTENT_SECURITY_POLICY};
 pub use docs::DOCS_ROUTES;
 
 /// Every route of the contract. `routes!` registers each handler at the method and
@@ -33,11 +35,11 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(health::ready))
 }
 
-/// The contract's routes and, beside them, the documentation (`DOCS_ROUTES`), which
-/// the document does not list.
+/// The contract's routes and, beside them, the documentation (`DOCS_ROUTES`) and the
+/// operator console (`CONSOLE_PATH`), which the document does not list.
 pub fn router() -> Router<AppState> {
     let (api, document) = api().split_for_parts();
-    api.merge(docs::router(&document))
+    api.merge(docs::router(&document)).merge(console::router())
 }
 
 /// `(METHOD, path)` of every route of the contract, as `api` registers them.

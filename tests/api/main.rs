@@ -7,6 +7,7 @@ mod alerts;
 mod backup;
 mod command_line;
 mod connections;
+mod console;
 mod cursor;
 mod health;
 mod helpers;
