@@ -64,6 +64,12 @@ fn verify(c: &mut Criterion) {
         let cases = [
             ("1 signature, 1 key", verifier(1), vec![sign(SECRETS[0])]),
             ("1 signature, 4 keys", verifier(4), vec![sign(SECRETS[0])]),
+            // The one entry matches the oldest key: every key is tried, as below.
+            (
+                "1 signature, 4 keys, oldest matches",
+                verifier(4),
+                vec![sign(SECRETS[3])],
+            ),
             ("8 signatures, 4 keys, last matches", verifier(4), eight),
             (
                 "8 signatures, 4 keys, none matches",
