@@ -71,18 +71,6 @@ bench-replicas:
 	BACKEND=postgres REPLICAS=$(or $(REPLICAS),2) \
 		scripts/bench.sh $(or $(MESSAGES),200000) $(or $(CONCURRENCY),64)
 
-## What each part of the SQLite schema costs ingest (A/B on throwaway databases).
-.PHONY: bench-schema
-bench-schema:
-	scripts/bench-schema.sh $(or $(MESSAGES),100000) $(or $(CONCURRENCY),64)
-
-## What each part of the SQLite schema costs ingest in instructions (valgrind's callgrind;
-## the same count on every run, however busy the machine): MESSAGES=10000 BATCH=22.
-## Merges into the sender order start past 16,384 messages: MESSAGES=50000 counts them.
-.PHONY: bench-instructions
-bench-instructions:
-	scripts/bench-instructions.sh $(or $(MESSAGES),10000) $(or $(BATCH),22)
-
 ## Read benchmark on 1,000,000 seeded messages (MESSAGES=10000000 for the large run);
 ## BACKEND=sqlite|postgres, REQUESTS=200 per query shape.
 bench-queries:

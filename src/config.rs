@@ -32,10 +32,9 @@ pub struct Config {
     /// `SQLITE_SYNCHRONOUS`: `FULL` (a 200 survives power loss) or `NORMAL` (survives a
     /// process crash; the last commits may be lost on power loss). Default `FULL`.
     pub sqlite_synchronous: Synchronous,
-    /// `SQLITE_CHECKPOINT_INTERVAL_MS`: copy committed pages from the WAL into the
-    /// database in the background at most this often, so the writer's own checkpoints
-    /// stay short; `0` (the default): only the writer checkpoints.
-    pub sqlite_checkpoint_interval: Option<Duration>,
+    /// `RETENTION`: how long a message is kept after it was stored, e.g. `30d`, `12h`,
+    /// `15m`, `90s`. Default (unset or empty): forever.
+    pub retention: Option<Duration>,
     /// `DB_READ_CONNECTIONS`: connections serving `/messages`, `/stats` and readiness. Default 4.
     pub read_connections: u32,
     /// `MAX_CONNECTIONS`: open client connections at most; more wait to be accepted.
@@ -193,15 +192,7 @@ impl Config {
                     _ => None,
                 },
             )?,
-            sqlite_checkpoint_interval: parse_or(
-                "SQLITE_CHECKPOINT_INTERVAL_MS",
-                get("SQLITE_CHECKPOINT_INTERVAL_MS"),
-                None,
-                |v| match v.parse::<u64>().ok()? {
-                    0 => Some(None),
-                    millis => Some(Some(Duration::from_millis(millis))),
-                },
-            )?,
+            retention: parse_or("RETENTION", get("RETENTION"), None, parse_retention)?,
             read_connections: parse_or(
                 "DB_READ_CONNECTIONS",
                 get("DB_READ_CONNECTIONS"),
@@ -242,6 +233,12 @@ fn parse_or<T>(
 
 fn positive<T: std::str::FromStr + PartialOrd + Default>(raw: &str) -> Option<T> {
     raw.parse().ok().filter(|value| *value > T::default())
+}
+
+/// A positive duration in humantime's notation (`30d`, `12h`, `15m`, `90s`, `1h 30m`).
+fn parse_retention(raw: &str) -> Option<Option<Duration>> {
+    let duration = humantime::parse_duration(raw).ok()?;
+    (!duration.is_zero()).then_some(Some(duration))
 }
 
 fn parse_level(raw: &str) -> Option<LevelFilter> {
@@ -362,23 +359,22 @@ mod tests {
         assert_eq!((config.host.as_str(), config.port), ("0.0.0.0", 8000));
         assert_eq!(config.max_body_bytes, 1 << 20);
         assert_eq!(config.sqlite_synchronous, Synchronous::Full);
-        assert_eq!(config.sqlite_checkpoint_interval, None);
+        assert_eq!(config.retention, None);
     }
 
     #[test]
-    fn background_checkpoints_are_switched_off_with_zero_and_need_a_number() {
-        let interval = |value| {
-            config(&[
-                ("WEBHOOK_SECRET", "s"),
-                ("SQLITE_CHECKPOINT_INTERVAL_MS", value),
-            ])
-            .map(|config| config.sqlite_checkpoint_interval)
-        };
-        assert_eq!(interval("0").unwrap(), None);
-        assert_eq!(interval("250").unwrap(), Some(Duration::from_millis(250)));
-        for bad in ["-1", "soon", "1.5"] {
-            let error = interval(bad).unwrap_err();
-            assert_eq!(error.variable(), "SQLITE_CHECKPOINT_INTERVAL_MS");
+    fn retention_is_a_positive_duration_and_empty_keeps_messages_forever() {
+        let retention =
+            |value| config(&[("WEBHOOK_SECRET", "s"), ("RETENTION", value)]).map(|c| c.retention);
+        let hours = |n: u64| Some(Duration::from_secs(n * 3600));
+        assert_eq!(retention("30d").unwrap(), hours(30 * 24));
+        assert_eq!(retention("12h").unwrap(), hours(12));
+        assert_eq!(retention("15m").unwrap(), Some(Duration::from_secs(900)));
+        assert_eq!(retention(" 90s ").unwrap(), Some(Duration::from_secs(90)));
+        assert_eq!(retention("").unwrap(), None);
+        for bad in ["0s", "0", "-1d", "30", "soon", "1x", "d"] {
+            let error = retention(bad).unwrap_err();
+            assert_eq!(error.variable(), "RETENTION", "{bad:?}");
         }
     }
 

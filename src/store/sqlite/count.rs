@@ -1,13 +1,9 @@
 //! Counting the rows of a filter, and choosing how `q` is evaluated: from aggregates
 //! and indexes where they answer exactly, by scanning where nothing else can.
 
-use std::sync::Arc;
-
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::reads::{conditions, MESSAGE_COUNT};
-use super::sender_order;
-use super::text_counts::{Counting, Extent, TextCounts};
 use crate::store::{fold_case, non_negative, MessageFilter, PageStart, StoreError};
 
 /// The trigram index serves substrings of at least this many characters; shorter
@@ -23,9 +19,6 @@ pub(super) enum TextSearch {
     /// Candidates from the trigram index, for `q` of 3+ characters. Carries how many
     /// rows the other conditions reach, to judge whether matches are rare among them.
     Index { rows_in_range: u64 },
-    /// Exactly these rows (rowids) match, among every row of the snapshot: a short
-    /// `q` with few matches, whose rows its counting pass kept.
-    Rows(Arc<Vec<i64>>),
 }
 
 impl TextSearch {
@@ -57,21 +50,22 @@ const SCAN_BUDGET_ROWS: u64 = 20_000;
 /// rows in a walk (a primary-key lookup against an `instr()`).
 const CANDIDATE_COST_ROWS: u64 = 5;
 
-/// Counts the rows matching `filter`, from an aggregate, an index or a remembered
-/// count where one answers exactly, and says how `q` is best evaluated.
+/// Counts the rows matching `filter`, from an aggregate or an index where one answers
+/// exactly, and says how `q` is best evaluated.
 pub(super) async fn count(
     connection: &mut SqliteConnection,
     filter: &MessageFilter,
-    texts: &TextCounts,
 ) -> Result<(u64, TextSearch), StoreError> {
     let indexed_q = filter
         .q
         .as_deref()
         .filter(|q| filter.from.is_none() && uses_trigram_index(q));
-    if let (None, None, Some(q)) = (&filter.from, &filter.since, filter.q.as_deref()) {
-        return count_text_only(connection, filter, q, texts).await;
-    }
     let total = match (&filter.from, &filter.since, indexed_q) {
+        (None, None, Some(q)) => {
+            let matches = count_text_matches(connection, q).await?;
+            let rows_in_range = count_all(connection).await?;
+            return Ok((matches, TextSearch::Index { rows_in_range }));
+        }
         (None, Some(since), Some(q)) => {
             // Test every row since `since`, or look up every match: whichever is fewer.
             let rows_in_range = count_since(connection, since.sort_key()).await?;
@@ -81,7 +75,7 @@ pub(super) async fn count(
             let plan = if by_index { &index } else { &TextSearch::Scan };
             return Ok((count_rows(connection, filter, plan).await?, index));
         }
-        (None, None, None) => count_all(connection).await?,
+        (None, None, None) if filter.q.is_none() => count_all(connection).await?,
         (Some(from), None, None) if filter.q.is_none() => {
             let query = sqlx::query_scalar("SELECT count FROM sender_counts WHERE from_msisdn = ?");
             scalar(query.bind(from), connection).await?
@@ -94,45 +88,6 @@ pub(super) async fn count(
     Ok((total, TextSearch::Scan))
 }
 
-/// The total of a `q`-only filter: the costliest count (every match in the table), and
-/// the likeliest to be asked again, page after page, so remembered between requests.
-async fn count_text_only(
-    connection: &mut SqliteConnection,
-    filter: &MessageFilter,
-    q: &str,
-    texts: &TextCounts,
-) -> Result<(u64, TextSearch), StoreError> {
-    let rows_in_range = count_all(connection).await?;
-    let extent = Extent::of(connection, rows_in_range).await?;
-    let needle = fold_case(q);
-    if uses_trigram_index(q) {
-        let count_afresh = async |c: &mut SqliteConnection| count_text_matches(c, q).await;
-        let matches = texts
-            .count(
-                connection,
-                &needle,
-                extent,
-                Counting::FromIndex,
-                count_afresh,
-            )
-            .await?;
-        return Ok((matches.count, TextSearch::Index { rows_in_range }));
-    }
-    let count_afresh =
-        async |c: &mut SqliteConnection| count_rows(c, filter, &TextSearch::Scan).await;
-    let matches = texts
-        .count(
-            connection,
-            &needle,
-            extent,
-            Counting::ByScanning,
-            count_afresh,
-        )
-        .await?;
-    let text = matches.rows.map_or(TextSearch::Scan, TextSearch::Rows);
-    Ok((matches.count, text))
-}
-
 async fn count_all(connection: &mut SqliteConnection) -> Result<u64, StoreError> {
     scalar(sqlx::query_scalar(MESSAGE_COUNT), connection).await
 }
@@ -142,14 +97,8 @@ pub(super) async fn count_rows(
     filter: &MessageFilter,
     text: &TextSearch,
 ) -> Result<u64, StoreError> {
-    let mut query = match filter.from {
-        Some(_) => sender_order::select_count(filter, text),
-        None => {
-            let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
-            conditions(&mut query, filter, text);
-            query
-        }
-    };
+    let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
+    conditions(&mut query, filter, text);
     Ok(non_negative(
         query.build_query_scalar().fetch_one(connection).await?,
     ))
