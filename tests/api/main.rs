@@ -15,6 +15,7 @@ mod metrics;
 mod openapi;
 mod postgres;
 mod replicas;
+mod retention;
 mod sigkill;
 mod signed_bodies;
 mod startup;
