@@ -223,7 +223,10 @@ impl<C: Committer> Writer<C> {
         let mut stopping = false;
         loop {
             let failing = self.state.commit_failure().is_some();
-            let sweep_at = self.sweep.as_ref().map(Sweep::next);
+            // Nothing is deleted while writes fail, or once the writer is stopping.
+            let sweep_at = self.sweep.as_ref().map(Sweep::next).filter(|_| {
+                !failing && !stopping && !self.state.sync_failed.load(Ordering::Acquire)
+            });
             tokio::select! {
                 received = receiver.recv_many(&mut batch, self.batch_max) => {
                     if received == 0 {
@@ -242,7 +245,7 @@ impl<C: Committer> Writer<C> {
                     self.probe().await;
                     continue;
                 }
-                () = sleep_until(sweep_at), if sweep_at.is_some() && !failing && !stopping => {
+                () = sleep_until(sweep_at), if sweep_at.is_some() => {
                     self.sweep().await;
                     continue;
                 }
@@ -281,7 +284,9 @@ impl<C: Committer> Writer<C> {
                 Err(error) => answer_unavailable(replies, &error.to_string()),
             }
             // Between batches, a sweep that is due takes its turn.
-            if sweep_at.is_some_and(|at| at <= Instant::now()) && !stopping {
+            if sweep_at.is_some_and(|at| at <= Instant::now())
+                && self.state.commit_failure().is_none()
+            {
                 self.sweep().await;
             }
         }
