@@ -75,3 +75,10 @@ bench-replicas:
 ## BACKEND=sqlite|postgres, REQUESTS=200 per query shape.
 bench-queries:
 	BACKEND=$(or $(BACKEND),sqlite) scripts/bench-queries.sh $(or $(MESSAGES),1000000)
+
+## Expiry benchmark on the database bench-queries seeds (MESSAGES=10000000 by default;
+## seed it first): the older half expired, webhooks at RATE=5000/s; deletions per second,
+## ingest and /stats latency during the sweep, then the size over a steady state.
+.PHONY: bench-retention
+bench-retention:
+	BACKEND=$(or $(BACKEND),sqlite) scripts/bench-retention.sh $(or $(MESSAGES),10000000)

@@ -3,7 +3,9 @@
 //! `/stats` that every accepted message is stored exactly once.
 //!
 //! cargo run --release --example loadgen -- --url http://127.0.0.1:8000 \
-//!     --messages 200000 --concurrency 64 [--duplicates 0.1] [--prefix run1]
+//!     --messages 200000 --concurrency 64 [--duplicates 0.1] [--prefix run1] [--rate 5000]
+//! `--rate n`: message `i` is sent no earlier than `i / n` seconds after the start (a
+//! steady flow instead of as fast as the server answers).
 //! The secret comes from WEBHOOK_SECRET.
 //!
 //! Several servers sharing one database (replicas): give `--url` once per server (or
@@ -34,6 +36,7 @@ struct Options {
     duplicates: f64,
     prefix: String,
     senders: usize,
+    rate: Option<f64>,
 }
 
 struct Signed {
@@ -94,7 +97,8 @@ async fn run(options: Options) -> ExitCode {
     let workers: Vec<_> = (0..options.concurrency)
         .map(|index| {
             let target = authorities[index % authorities.len()].clone();
-            tokio::spawn(worker(target, requests.clone(), next.clone()))
+            let pace = options.rate.map(|rate| (started, rate));
+            tokio::spawn(worker(target, requests.clone(), next.clone(), pace))
         })
         .collect();
     let mut report = WorkerReport::default();
@@ -209,6 +213,7 @@ async fn worker(
     authority: String,
     requests: Arc<Vec<Signed>>,
     next: Arc<AtomicUsize>,
+    pace: Option<(Instant, f64)>,
 ) -> WorkerReport {
     let mut report = WorkerReport::default();
     let mut connection = None;
@@ -217,6 +222,10 @@ async fn worker(
         let Some(signed) = requests.get(index) else {
             break;
         };
+        if let Some((start, rate)) = pace {
+            let at = start + Duration::from_secs_f64(index as f64 / rate);
+            tokio::time::sleep_until(at.into()).await;
+        }
         if connection.is_none() {
             connection = RawConnection::open(&authority).await.ok();
         }
@@ -363,6 +372,7 @@ fn parse_options() -> Result<Options, String> {
         duplicates: 0.0,
         prefix: format!("load{}", std::process::id()),
         senders: 1000,
+        rate: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -386,6 +396,10 @@ fn parse_options() -> Result<Options, String> {
                 options.duplicates = value()?.parse().map_err(|e| format!("--duplicates: {e}"))?
             }
             "--prefix" => options.prefix = value()?,
+            "--rate" => {
+                let rate: f64 = value()?.parse().map_err(|e| format!("--rate: {e}"))?;
+                options.rate = Some(rate).filter(|rate| *rate > 0.0);
+            }
             "--senders" => {
                 options.senders = value()?.parse().map_err(|e| format!("--senders: {e}"))?
             }
