@@ -2,8 +2,9 @@
 -- is an index or an aggregate kept by triggers in the transaction that inserts or
 -- deletes a message, so it always equals a full scan of `messages`.
 CREATE TABLE messages (
-    -- The order rows were stored in; the trigram index points at rows by it.
-    seq         INTEGER PRIMARY KEY,
+    -- The order rows were stored in, never reused; the trigram index and the search
+    -- totals (`seq_blocks`) point at rows by it.
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id  TEXT NOT NULL UNIQUE,
     from_msisdn TEXT NOT NULL,
     to_msisdn   TEXT NOT NULL,
@@ -57,6 +58,18 @@ CREATE TABLE messages_per_day (
     count INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- Every block of 4,096 consecutive seqs with rows in it: how many, and a count of the
+-- inserts and deletes it has seen. That count only grows, so a total of `q` counted in
+-- a block stays true while it is unchanged: the reader remembers totals per block and
+-- counts again only the blocks that changed (src/store/sqlite/search_totals.rs), which
+-- keeps a repeated `q` within its p50 of 5 ms at 1,000,000 messages. A block whose rows
+-- are all gone goes, and never comes back (seqs are never reused).
+CREATE TABLE seq_blocks (
+    block   INTEGER PRIMARY KEY,  -- seq >> 12
+    rows    INTEGER NOT NULL,
+    changes INTEGER NOT NULL
+);
+
 -- How many senders have messages.
 CREATE TABLE message_totals (
     id      INTEGER PRIMARY KEY CHECK (id = 1),
@@ -73,6 +86,8 @@ BEGIN
     ON CONFLICT (day) DO UPDATE SET count = count + 1;
     INSERT INTO messages_text (rowid, text_folded)
     SELECT NEW.seq, NEW.text_folded WHERE NEW.text_folded IS NOT NULL;
+    INSERT INTO seq_blocks (block, rows, changes) VALUES (NEW.seq >> 12, 1, 1)
+    ON CONFLICT (block) DO UPDATE SET rows = rows + 1, changes = changes + 1;
 END;
 
 CREATE TRIGGER messages_deleted AFTER DELETE ON messages
@@ -83,6 +98,8 @@ BEGIN
     DELETE FROM messages_per_day WHERE day = substr(OLD.ts_key, 1, 10) AND count = 0;
     INSERT INTO messages_text (messages_text, rowid, text_folded)
     SELECT 'delete', OLD.seq, OLD.text_folded WHERE OLD.text_folded IS NOT NULL;
+    UPDATE seq_blocks SET rows = rows - 1, changes = changes + 1 WHERE block = OLD.seq >> 12;
+    DELETE FROM seq_blocks WHERE block = OLD.seq >> 12 AND rows = 0;
 END;
 
 CREATE TRIGGER sender_counts_inserted AFTER INSERT ON sender_counts

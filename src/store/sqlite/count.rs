@@ -1,9 +1,12 @@
 //! Counting the rows of a filter, and choosing how `q` is evaluated: from aggregates
 //! and indexes where they answer exactly, by scanning where nothing else can.
 
+use std::sync::Arc;
+
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::reads::{conditions, MESSAGE_COUNT};
+use super::search_totals::SearchTotals;
 use crate::store::{fold_case, non_negative, MessageFilter, PageStart, StoreError};
 
 /// The trigram index serves substrings of at least this many characters; shorter
@@ -19,6 +22,9 @@ pub(super) enum TextSearch {
     /// Candidates from the trigram index, for `q` of 3+ characters. Carries how many
     /// rows the other conditions reach, to judge whether matches are rare among them.
     Index { rows_in_range: u64 },
+    /// Exactly these rows (seqs) match, among every row of the snapshot: a short `q`
+    /// with few matches, whose seqs its remembered total kept.
+    Rows(Arc<Vec<i64>>),
 }
 
 impl TextSearch {
@@ -50,22 +56,34 @@ const SCAN_BUDGET_ROWS: u64 = 20_000;
 /// rows in a walk (a primary-key lookup against an `instr()`).
 const CANDIDATE_COST_ROWS: u64 = 5;
 
-/// Counts the rows matching `filter`, from an aggregate or an index where one answers
-/// exactly, and says how `q` is best evaluated.
+/// A short `q` whose matches were kept reads its pages from them when there are at
+/// most this many: as many primary-key lookups, and a sort.
+const MOST_ROWS: usize = 2_000;
+
+/// Counts the rows matching `filter`, from an aggregate, an index or a remembered
+/// total where one answers exactly, and says how `q` is best evaluated.
 pub(super) async fn count(
     connection: &mut SqliteConnection,
     filter: &MessageFilter,
+    searches: &SearchTotals,
 ) -> Result<(u64, TextSearch), StoreError> {
     let indexed_q = filter
         .q
         .as_deref()
         .filter(|q| filter.from.is_none() && uses_trigram_index(q));
+    if let (None, None, Some(q)) = (&filter.from, &filter.since, filter.q.as_deref()) {
+        let indexed = indexed_q.is_some();
+        let total = searches.count(connection, q, indexed).await?;
+        let text = match (indexed, total.seqs) {
+            (true, _) => TextSearch::Index {
+                rows_in_range: count_all(connection).await?,
+            },
+            (false, Some(seqs)) if seqs.len() <= MOST_ROWS => TextSearch::Rows(Arc::new(seqs)),
+            (false, _) => TextSearch::Scan,
+        };
+        return Ok((total.count, text));
+    }
     let total = match (&filter.from, &filter.since, indexed_q) {
-        (None, None, Some(q)) => {
-            let matches = count_text_matches(connection, q).await?;
-            let rows_in_range = count_all(connection).await?;
-            return Ok((matches, TextSearch::Index { rows_in_range }));
-        }
         (None, Some(since), Some(q)) => {
             // Test every row since `since`, or look up every match: whichever is fewer.
             let rows_in_range = count_since(connection, since.sort_key()).await?;

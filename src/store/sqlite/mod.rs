@@ -6,6 +6,7 @@ mod count;
 mod reads;
 #[cfg(test)]
 mod search_properties;
+mod search_totals;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -66,6 +67,8 @@ fn write_connect_options(path: &Path) -> SqliteConnectOptions {
 /// The read side: a pool of read connections (WAL mode: they never wait on the writer).
 pub(super) struct SqliteReader {
     pub(super) pool: SqlitePool,
+    /// Totals of `q` searches, remembered between requests.
+    searches: search_totals::SearchTotals,
 }
 
 /// Opens (creating if missing) the database in `file`, or in memory for `None`, applies
@@ -133,7 +136,10 @@ pub(super) async fn open(
     }
     let committer = SqliteCommitter::new(write_pool, file.is_some(), after_failure);
     let writer = WriteQueue::start(committer, durability, options, metrics)?;
-    let reader = SqliteReader { pool: read_pool };
+    let reader = SqliteReader {
+        pool: read_pool,
+        searches: Default::default(),
+    };
     Ok((reader, writer))
 }
 

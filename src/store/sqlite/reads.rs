@@ -38,7 +38,7 @@ impl SqliteReader {
     ) -> Result<Page, StoreError> {
         // One read transaction: the page and its total come from the same snapshot.
         let mut snapshot = self.pool.begin().await?;
-        let (total, text) = count(&mut snapshot, filter).await?;
+        let (total, text) = count(&mut snapshot, filter, &self.searches).await?;
         // Count and page see one snapshot: past the last match there is no row to find
         // (and a search with no match would test every row to find none).
         let (data, next) = if start.is_past_the_last(total) {
@@ -109,7 +109,8 @@ pub(super) fn conditions(
     Conditions::new(query).filter(filter, |query, q| text_condition(query, q, text));
 }
 
-/// The test of `q`: a phrase of the trigram index, or `instr()` on the folded text.
+/// The test of `q`: a phrase of the trigram index, the rows known to match, or
+/// `instr()` on the folded text.
 pub(super) fn text_condition(query: &mut QueryBuilder<'_, Sqlite>, q: &str, text: &TextSearch) {
     match text {
         TextSearch::Index { .. } => {
@@ -117,6 +118,14 @@ pub(super) fn text_condition(query: &mut QueryBuilder<'_, Sqlite>, q: &str, text
                 .push("seq IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ")
                 .push_bind(phrase(q))
                 .push(")");
+        }
+        TextSearch::Rows(rows) => {
+            // One JSON array: a page looks up each row by its key, then sorts them.
+            let rows = serde_json::to_string(rows.as_slice()).expect("integers are JSON");
+            query
+                .push("seq IN (SELECT value FROM json_each(")
+                .push_bind(rows)
+                .push("))");
         }
         TextSearch::Scan => {
             // instr() takes the needle literally: `%` and `_` are plain characters, and

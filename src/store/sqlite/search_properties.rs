@@ -97,7 +97,10 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
         .await
         .unwrap();
     super::MIGRATOR.run(&pool).await.unwrap();
-    let store = super::SqliteReader { pool: pool.clone() };
+    let store = super::SqliteReader {
+        pool: pool.clone(),
+        searches: Default::default(),
+    };
     let mut committer = SqliteCommitter::new(pool, false, AfterFailure::RollBack);
     let mut random = Random(0x9E37_79B9_7F4A_7C15);
     // What is stored, each message with its `created_at`, as the naive model keeps it.
@@ -116,8 +119,15 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
             })
             .collect();
         let mut connection = store.pool.acquire().await.unwrap();
-        for batch in arriving.chunks(1 + random.below(30)) {
+        for batch in arriving.chunks(1 + random.below(6)) {
             insert_messages(&mut connection, batch, &created_at)
+                .await
+                .unwrap();
+            // Gaps in seq spread the rows over many blocks of remembered search totals
+            // (4,096 seqs each): some change between rounds, others do not.
+            sqlx::query("UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'messages'")
+                .bind(random.below(20_000) as i64)
+                .execute(&mut *connection)
                 .await
                 .unwrap();
         }
@@ -149,12 +159,36 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
             "round {round}"
         );
         check_queries(&store, &messages, &mut random, round).await;
+        // One more message changes one block: remembered totals are counted again in
+        // that block alone.
+        let late = Message {
+            message_id: format!("late{round}"),
+            text: Some(random.text(6)),
+            ..messages[0].clone()
+        };
+        let mut connection = store.pool.acquire().await.unwrap();
+        let created_at = format!("2025-02-0{round}T12:00:00.000000Z");
+        insert_messages(&mut connection, [&late], &created_at)
+            .await
+            .unwrap();
+        drop(connection);
+        kept.push((late, created_at));
+        let messages: Vec<Message> = kept.iter().map(|(m, _)| m.clone()).collect();
+        check_queries(&store, &messages, &mut random, round + 10).await;
     }
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
         .fetch_one(&store.pool)
         .await
         .unwrap();
     assert_eq!(stored as usize, kept.len());
+    let blocks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM seq_blocks")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert!(
+        blocks > 16,
+        "{blocks} blocks: each search counted in one pass"
+    );
     // Ids sent again after they expired were stored again, as new.
     assert!(stored_again > 20, "{stored_again}");
 }
@@ -223,6 +257,15 @@ async fn check_queries(
             if super::count::uses_trigram_index(q) {
                 plans.push(TextSearch::Index { rows_in_range: 1 });
             }
+            // The rows whose text holds `q`, as a short search's total keeps them.
+            let rows: Vec<i64> = sqlx::query_scalar(
+                "SELECT seq FROM messages WHERE instr(text_folded, ?) > 0 ORDER BY seq",
+            )
+            .bind(fold_case(q))
+            .fetch_all(&mut *connection)
+            .await
+            .unwrap();
+            plans.push(TextSearch::Rows(rows.into()));
         }
         for plan in plans {
             let counted = count_rows(&mut connection, &filter, &plan).await.unwrap();
