@@ -21,9 +21,6 @@ use crate::store::{fold_case, non_negative, StoreError};
 /// match, instead of one query per block.
 const BLOCKS_ONE_BY_ONE: usize = 16;
 
-/// A block keeps the seqs of at most this many matches.
-const KEPT_PER_BLOCK: u64 = 32;
-
 /// Searches remembered at most; when full, all are forgotten.
 const SEARCHES: usize = 256;
 
@@ -117,26 +114,30 @@ impl SearchTotals {
 type Counted = HashMap<i64, (u64, Option<Arc<Vec<i64>>>)>;
 
 /// Per block with matches (all blocks, or only `block`): how many, and their seqs if
-/// few. One query: each returned row is one more hand-off from SQLite's thread.
+/// few (at most 32, for a short `q`). One query: each returned row is one more
+/// hand-off from SQLite's thread.
 async fn count_blocks(
     connection: &mut SqliteConnection,
     q: &str,
     indexed: bool,
     block: Option<i64>,
 ) -> Result<Counted, StoreError> {
-    let (seq, from, test) = match indexed {
-        true => ("rowid", "messages_text", "messages_text MATCH ?1"),
-        false => ("seq", "messages", "instr(text_folded, ?1) > 0"),
+    // Only a short `q` reads its pages from kept matches: a longer one has the index.
+    let (seq, from, test, kept) = match indexed {
+        true => ("rowid", "messages_text", "messages_text MATCH ?1", "NULL"),
+        false => (
+            "seq",
+            "messages",
+            "instr(text_folded, ?1) > 0",
+            "CASE WHEN COUNT(*) <= 32 THEN json_group_array(seq) END",
+        ),
     };
     let within = match block {
         Some(_) => format!(" AND {seq} >= ?2 AND {seq} < ?3"),
         None => String::new(),
     };
-    let sql = format!(
-        "SELECT {seq} >> 12, COUNT(*), \
-         CASE WHEN COUNT(*) <= {KEPT_PER_BLOCK} THEN json_group_array({seq}) END \
-         FROM {from} WHERE {test}{within} GROUP BY 1"
-    );
+    let sql =
+        format!("SELECT {seq} >> 12, COUNT(*), {kept} FROM {from} WHERE {test}{within} GROUP BY 1");
     let needle = match indexed {
         true => super::count::phrase(q),
         false => fold_case(q),
