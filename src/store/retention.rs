@@ -11,7 +11,7 @@ use super::writer::Committer;
 
 /// Rows deleted per transaction: short enough that a webhook queued behind it is not
 /// held up for long, long enough to delete far faster than messages arrive.
-pub(super) const BATCH_ROWS: usize = 500;
+pub(super) const BATCH_ROWS: usize = 250;
 
 /// A sweep starts at least this often, and at least once a second when messages are
 /// kept less than a minute.
