@@ -128,9 +128,20 @@ async fn check_after_restart(
         sqlx::query(
             "INSERT INTO messages_text (messages_text, rank) VALUES ('integrity-check', 1)",
         )
-        .execute(connection)
+        .execute(&mut *connection)
         .await
         .unwrap_or_else(|error| panic!("trigram index after kill {round}: {error}"));
+        // The rows per block of seqs, which remembered search totals rely on.
+        let kept: Vec<(i64, i64)> = sqlx::query_as("SELECT block, rows FROM seq_blocks ORDER BY 1")
+            .fetch_all(&mut *connection)
+            .await
+            .expect("blocks");
+        let scanned: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT seq >> 12, COUNT(*) FROM messages GROUP BY 1 ORDER BY 1")
+                .fetch_all(connection)
+                .await
+                .expect("rows per block");
+        assert_eq!(kept, scanned, "blocks after kill {round}");
     }
 
     let ids = database.message_ids().await;
