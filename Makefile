@@ -96,18 +96,6 @@ bench-replicas:
 	BACKEND=postgres REPLICAS=$(or $(REPLICAS),2) \
 		scripts/bench.sh $(or $(MESSAGES),200000) $(or $(CONCURRENCY),64)
 
-## What each part of the SQLite schema costs ingest (A/B on throwaway databases).
-.PHONY: bench-schema
-bench-schema:
-	scripts/bench-schema.sh $(or $(MESSAGES),100000) $(or $(CONCURRENCY),64)
-
-## What each part of the SQLite schema costs ingest in instructions (valgrind's callgrind;
-## the same count on every run, however busy the machine): MESSAGES=10000 BATCH=22.
-## Merges into the sender order start past 16,384 messages: MESSAGES=50000 counts them.
-.PHONY: bench-instructions
-bench-instructions:
-	scripts/bench-instructions.sh $(or $(MESSAGES),10000) $(or $(BATCH),22)
-
 ## Read benchmark on 1,000,000 seeded messages (MESSAGES=10000000 for the large run);
 ## BACKEND=sqlite|postgres, REQUESTS=200 per query shape.
 bench-queries:
@@ -118,6 +106,7 @@ bench-queries:
 .PHONY: bench-verify
 bench-verify:
 	$(CARGO) bench --locked --bench verify
+
 ## The console in a real browser (tests/browser): installs Debian's chromium and
 ## chromium-driver when missing, starts chromedriver on a free port and runs the tests.
 .PHONY: test-browser
@@ -134,3 +123,10 @@ console-screenshot:
 .PHONY: bench-console
 bench-console:
 	scripts/bench-console.sh $(or $(MESSAGES),1000000)
+
+## Expiry benchmark on the database bench-queries seeds (MESSAGES=10000000 by default;
+## seed it first): the older half expired, webhooks at RATE=5000/s; deletions per second,
+## ingest and /stats latency during the sweep, then the size over a steady state.
+.PHONY: bench-retention
+bench-retention:
+	BACKEND=$(or $(BACKEND),sqlite) scripts/bench-retention.sh $(or $(MESSAGES),10000000)

@@ -4,9 +4,11 @@
 //!
 //! cargo run --release --example loadgen -- --url http://127.0.0.1:8000 \
 //!     --messages 200000 --concurrency 64 [--duplicates 0.1] [--prefix run1] [--standard]
+//!     [--rate 5000]
 //! The secret comes from WEBHOOK_SECRET. `--standard` signs with Standard Webhooks
 //! headers (webhook-id, webhook-timestamp, webhook-signature; needs a `whsec_` secret)
-//! instead of X-Signature.
+//! instead of X-Signature. `--rate n`: message `i` is sent no earlier than `i / n`
+//! seconds after the start (a steady flow instead of as fast as the server answers).
 //!
 //! Several servers sharing one database (replicas): give `--url` once per server (or
 //! comma-separated); connection `i` goes to server `i mod n`, and the exactly-once
@@ -38,6 +40,7 @@ struct Options {
     senders: usize,
     /// Standard Webhooks headers instead of X-Signature.
     standard: bool,
+    rate: Option<f64>,
 }
 
 struct Signed {
@@ -102,7 +105,8 @@ async fn run(options: Options) -> ExitCode {
     let workers: Vec<_> = (0..options.concurrency)
         .map(|index| {
             let target = authorities[index % authorities.len()].clone();
-            tokio::spawn(worker(target, requests.clone(), next.clone()))
+            let pace = options.rate.map(|rate| (started, rate));
+            tokio::spawn(worker(target, requests.clone(), next.clone(), pace))
         })
         .collect();
     let mut report = WorkerReport::default();
@@ -237,6 +241,7 @@ async fn worker(
     authority: String,
     requests: Arc<Vec<Signed>>,
     next: Arc<AtomicUsize>,
+    pace: Option<(Instant, f64)>,
 ) -> WorkerReport {
     let mut report = WorkerReport::default();
     let mut connection = None;
@@ -245,6 +250,10 @@ async fn worker(
         let Some(signed) = requests.get(index) else {
             break;
         };
+        if let Some((start, rate)) = pace {
+            let at = start + Duration::from_secs_f64(index as f64 / rate);
+            tokio::time::sleep_until(at.into()).await;
+        }
         if connection.is_none() {
             connection = RawConnection::open(&authority).await.ok();
         }
@@ -392,6 +401,7 @@ fn parse_options() -> Result<Options, String> {
         prefix: format!("load{}", std::process::id()),
         senders: 1000,
         standard: false,
+        rate: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -416,6 +426,10 @@ fn parse_options() -> Result<Options, String> {
             }
             "--prefix" => options.prefix = value()?,
             "--standard" => options.standard = true,
+            "--rate" => {
+                let rate: f64 = value()?.parse().map_err(|e| format!("--rate: {e}"))?;
+                options.rate = Some(rate).filter(|rate| *rate > 0.0);
+            }
             "--senders" => {
                 options.senders = value()?.parse().map_err(|e| format!("--senders: {e}"))?
             }

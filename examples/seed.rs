@@ -66,7 +66,7 @@ async fn seed(database: DatabaseLocation, messages: u64) -> ExitCode {
         location: database,
         synchronous: Synchronous::Full,
         // A bulk load: the writer's own checkpoints only (the most throughput).
-        checkpoint_interval: None,
+        retention: None,
         read_connections: 1,
         read_timeout: None,
         write_queue_capacity: 8192,

@@ -81,21 +81,5 @@ for _ in $(seq 1 600); do
 done
 [ -n "$port" ] || { echo "the server did not start" >&2; exit 1; }
 
-if [ "$backend" = sqlite ]; then
-    # The seed stops with up to 16,384 rows not merged into the sender order yet; the
-    # server merges them in its first seconds without traffic. Measure after that:
-    # a `from` read with a full window waiting costs about 1 ms more per scan.
-    python3 - "$database" <<'PY'
-import sqlite3, sys, time
-connection = sqlite3.connect(sys.argv[1])
-query = "SELECT (SELECT COALESCE(MAX(seq), 0) FROM messages) - merged_seq FROM sender_order"
-started, waiting = time.monotonic(), connection.execute(query).fetchone()[0]
-while connection.execute(query).fetchone()[0] > 0 and time.monotonic() - started < 120:
-    time.sleep(0.1)
-print(f"rows not merged into the sender order at start: {waiting}, "
-      f"then {connection.execute(query).fetchone()[0]} after {time.monotonic() - started:.1f} s",
-      file=sys.stderr)
-PY
-fi
 echo "machine: $(nproc) cores; backend: $backend; database: $messages messages, $size MiB; $requests requests per query"
 target/release/examples/querybench --url "http://127.0.0.1:$port" --requests "$requests"

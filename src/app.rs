@@ -79,7 +79,7 @@ impl Application {
             &StoreOptions {
                 location: config.database.clone(),
                 synchronous: config.sqlite_synchronous,
-                checkpoint_interval: config.sqlite_checkpoint_interval,
+                retention: config.retention,
                 read_connections: config.read_connections,
                 read_timeout: Some(config.request_timeout),
                 write_queue_capacity: config.write_queue_capacity,

@@ -53,10 +53,9 @@ pub struct Config {
     /// `SQLITE_SYNCHRONOUS`: `FULL` (a 200 survives power loss) or `NORMAL` (survives a
     /// process crash; the last commits may be lost on power loss). Default `FULL`.
     pub sqlite_synchronous: Synchronous,
-    /// `SQLITE_CHECKPOINT_INTERVAL_MS`: copy committed pages from the WAL into the
-    /// database in the background at most this often, so the writer's own checkpoints
-    /// stay short; `0` (the default): only the writer checkpoints.
-    pub sqlite_checkpoint_interval: Option<Duration>,
+    /// `RETENTION`: how long a message is kept after it was stored, e.g. `30d`, `12h`,
+    /// `15m`, `90s`. Default (unset or empty): forever.
+    pub retention: Option<Duration>,
     /// `DB_READ_CONNECTIONS`: connections serving `/messages`, `/stats` and readiness. Default 4.
     pub read_connections: u32,
     /// `MAX_CONNECTIONS`: open client connections at most; more wait to be accepted.
@@ -196,11 +195,6 @@ impl Config {
                 reason: "must be at least MAX_BODY_BYTES".to_owned(),
             });
         }
-        let checkpoint_ms = number(
-            "SQLITE_CHECKPOINT_INTERVAL_MS",
-            &settings.sqlite_checkpoint_interval_ms,
-            0..=DAY_SECS * 1000,
-        )?;
         Ok(Self {
             webhook_secret,
             previous_secrets,
@@ -245,8 +239,7 @@ impl Config {
                     })
                 }
             },
-            sqlite_checkpoint_interval: (checkpoint_ms > 0)
-                .then(|| Duration::from_millis(checkpoint_ms)),
+            retention: retention(settings)?,
             read_connections: number(
                 "DB_READ_CONNECTIONS",
                 &settings.db_read_connections,
@@ -331,6 +324,20 @@ fn number(
 /// A whole number of seconds from 1 to a day.
 fn seconds(variable: &'static str, value: &Option<String>) -> Result<Duration, ConfigError> {
     number(variable, value, 1..=DAY_SECS).map(Duration::from_secs)
+}
+
+/// `RETENTION`: a positive duration in humantime's notation, or nothing.
+fn retention(settings: &Settings) -> Result<Option<Duration>, ConfigError> {
+    let Some(raw) = optional(&settings.retention) else {
+        return Ok(None);
+    };
+    match humantime::parse_duration(raw.trim()) {
+        Ok(duration) if !duration.is_zero() => Ok(Some(duration)),
+        _ => Err(ConfigError::Invalid {
+            variable: "RETENTION",
+            reason: "must be a positive duration such as 30d, 12h, 15m or 90s".to_owned(),
+        }),
+    }
 }
 
 fn parse_level(raw: &str) -> Option<LevelFilter> {

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// The label value of `path` for requests that matched no route, so that a scan of
@@ -77,8 +78,8 @@ pub struct WriterMetrics {
     pub queue_depth: IntGauge,
     /// SQLite's `fdatasync` of the WAL that makes committed batches durable.
     pub wal_sync_latency_ms: Histogram,
-    /// SQLite: rows not merged into the `(from, ts)` order yet, which `from` reads scan.
-    pub sender_order_unmerged_rows: IntGauge,
+    /// Messages deleted by the retention sweep since the start.
+    pub retention_deleted: IntCounter,
 }
 
 impl WriterMetrics {
@@ -151,9 +152,9 @@ impl Metrics {
                 .buckets(LATENCY_BUCKETS_MS.to_vec()),
             )
             .expect("valid metric"),
-            sender_order_unmerged_rows: IntGauge::new(
-                "webhook_sender_order_unmerged_rows",
-                "SQLite: stored rows not yet merged into the sender order; from reads scan them.",
+            retention_deleted: IntCounter::new(
+                "webhook_retention_deleted_total",
+                "Messages deleted because they were stored longer ago than RETENTION.",
             )
             .expect("valid metric"),
         };
@@ -166,7 +167,7 @@ impl Metrics {
             Box::new(writer.commit_latency_ms.clone()),
             Box::new(writer.queue_depth.clone()),
             Box::new(writer.wal_sync_latency_ms.clone()),
-            Box::new(writer.sender_order_unmerged_rows.clone()),
+            Box::new(writer.retention_deleted.clone()),
         ] {
             registry
                 .register(collector)

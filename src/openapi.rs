@@ -9,7 +9,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 pub use schemas::{
-    msisdn, nullable_text, nullable_timestamp, timestamp, ErrorBody, ServiceUnavailable,
+    msisdn, nullable_text, nullable_timestamp, timestamp, ErrorBody, ServiceUnavailable, Stats,
     StoredMessage, TimedOut, Unauthenticated, ValidationErrorBody, WebhookMessage, MSISDN_PATTERN,
     TIMESTAMP_PATTERN,
 };

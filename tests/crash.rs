@@ -7,6 +7,10 @@
 //! that PostgreSQL server: the server process dies mid-transaction, PostgreSQL does not,
 //! and every 200 must still be a committed row, counted in the aggregates.
 //!
+//! A second run does the same with `RETENTION=1s`, so that the kills land while the
+//! sweep deletes expired messages: after each one the database passes its integrity
+//! checks (the trigram index's too, on SQLite) and the aggregates equal a full scan.
+//!
 //! `CRASH_SEED=n` replays the kill moments of an earlier run.
 
 #[allow(dead_code)]
@@ -106,14 +110,38 @@ struct Checked {
 }
 
 /// Everything that must hold after a restart, given every id acknowledged so far.
-async fn check_after_restart(app: &TestApp, acknowledged: &[String], round: usize) -> Checked {
+/// With `expiring`, acknowledged messages may have expired, so none is looked for.
+async fn check_after_restart(
+    app: &TestApp,
+    acknowledged: &[String],
+    round: usize,
+    expiring: bool,
+) -> Checked {
     let mut database = app.open_database().await;
     if let TestConnection::Sqlite(connection) = &mut database {
         let integrity: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_all(connection)
+            .fetch_all(&mut *connection)
             .await
             .expect("integrity_check");
         assert_eq!(integrity, ["ok"], "after kill {round}");
+        // The trigram index holds exactly the folded text of every row.
+        sqlx::query(
+            "INSERT INTO messages_text (messages_text, rank) VALUES ('integrity-check', 1)",
+        )
+        .execute(&mut *connection)
+        .await
+        .unwrap_or_else(|error| panic!("trigram index after kill {round}: {error}"));
+        // The rows per block of seqs, which remembered search totals rely on.
+        let kept: Vec<(i64, i64)> = sqlx::query_as("SELECT block, rows FROM seq_blocks ORDER BY 1")
+            .fetch_all(&mut *connection)
+            .await
+            .expect("blocks");
+        let scanned: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT seq >> 12, COUNT(*) FROM messages GROUP BY 1 ORDER BY 1")
+                .fetch_all(connection)
+                .await
+                .expect("rows per block");
+        assert_eq!(kept, scanned, "blocks after kill {round}");
     }
 
     let ids = database.message_ids().await;
@@ -125,7 +153,7 @@ async fn check_after_restart(app: &TestApp, acknowledged: &[String], round: usiz
     );
     let missing: Vec<&String> = acknowledged
         .iter()
-        .filter(|id| !stored.contains(id.as_str()))
+        .filter(|id| !expiring && !stored.contains(id.as_str()))
         .collect();
     assert!(
         missing.is_empty(),
@@ -217,7 +245,7 @@ async fn acknowledged_messages_survive_repeated_sigkill_under_load() {
     for round in 0..=KILLS {
         let app = TestApp::spawn_on(database.clone(), &[]).await;
         if round > 0 {
-            checked = check_after_restart(&app, &acknowledged, round).await;
+            checked = check_after_restart(&app, &acknowledged, round, false).await;
         }
         if round == KILLS {
             break;
@@ -263,4 +291,53 @@ async fn acknowledged_messages_survive_repeated_sigkill_under_load() {
         acknowledged.len()
     );
     assert_eq!(checked.found, acknowledged.len());
+}
+
+/// SIGKILL while the retention sweep deletes: each round serves with `RETENTION=1s`
+/// under load (rows of earlier rounds expire at once, this round's as it goes on), is
+/// killed at a random moment, and is checked by a server without RETENTION, so that
+/// nothing is deleted while the checks count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: run with `make test-crash` (release build)"]
+async fn expiry_sweeps_survive_repeated_sigkill() {
+    let seed = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let database = TestDatabase::fresh().await;
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut checked = Checked { rows: 0, found: 0 };
+    for round in 0..KILLS / 2 {
+        let app = TestApp::spawn_on(database.clone(), &[("RETENTION", "1s")]).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..WRITERS / 4)
+            .map(|writer| {
+                tokio::spawn(write_load(app.address.clone(), round, writer, stop.clone()))
+            })
+            .collect();
+        // Past the first second, so that rows of this round expire too.
+        tokio::time::sleep(Duration::from_millis(rng.u64(1000..=2500))).await;
+        let status = app.kill().await;
+        assert_eq!(status.signal(), Some(9), "killed, not stopped: {status}");
+        stop.store(true, Ordering::Relaxed);
+        for writer in writers {
+            acknowledged.extend(writer.await.expect("writer task"));
+        }
+        let app = TestApp::spawn_on(database.clone(), &[]).await;
+        checked = check_after_restart(&app, &acknowledged, round + 1, true).await;
+        app.stop().await;
+    }
+    println!(
+        "expiry crash test (seed {seed}): {} kills, {} acknowledged, {} rows left",
+        KILLS / 2,
+        acknowledged.len(),
+        checked.rows
+    );
+    assert!(
+        checked.rows < acknowledged.len(),
+        "nothing expired: {} rows of {} acknowledged",
+        checked.rows,
+        acknowledged.len()
+    );
 }

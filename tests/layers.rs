@@ -25,10 +25,8 @@ const DOMAIN_EXCEPTIONS: [&str; 0] = [];
 /// What the store may not name: HTTP, OpenAPI, and the modules that serve them.
 const STORE_FORBIDDEN: &str = r"\b(?:axum|utoipa|utoipa_axum)::|\buse\s+(?:axum|utoipa)\b|\bcrate::(?:routes|openapi|app|server)\b";
 
-/// Store files still allowed to break the rule, for now: `store/mod.rs` derives the
-/// OpenAPI schema of the `/stats` body (`utoipa`, `crate::openapi`). That schema belongs
-/// with the routes; once it moves there this list must be empty.
-const STORE_EXCEPTIONS: [&str; 1] = ["src/store/mod.rs"];
+/// Store files allowed to break the rule: none.
+const STORE_EXCEPTIONS: [&str; 0] = [];
 
 #[test]
 fn the_domain_names_no_http_openapi_or_storage_module() {

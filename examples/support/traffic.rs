@@ -1,5 +1,4 @@
-//! The messages the load generator sends, shared with `schemacost` (which inserts the
-//! same ones straight into SQLite): message `number` of a run, from one of `senders`
+//! The messages the load generator sends: message `number` of a run, from one of `senders`
 //! senders in turn, a millisecond after the one before, with one of a few short texts.
 
 /// Every message's recipient.

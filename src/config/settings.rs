@@ -120,15 +120,10 @@ pub struct Settings {
         default_value = "FULL"
     )]
     pub sqlite_synchronous: Option<String>,
-    /// SQLite: checkpoint the WAL in the background at most this often, in milliseconds
-    /// (up to 86400000); 0: only the writer checkpoints.
-    #[arg(
-        long,
-        env = "SQLITE_CHECKPOINT_INTERVAL_MS",
-        hide_env_values = true,
-        default_value = "0"
-    )]
-    pub sqlite_checkpoint_interval_ms: Option<String>,
+    /// How long a message is kept after it was stored (30d, 12h, 15m, 90s); unset or
+    /// empty keeps messages forever. Deduplication lasts as long as a message is kept.
+    #[arg(long, env = "RETENTION", hide_env_values = true)]
+    pub retention: Option<String>,
     /// Database connections serving reads and readiness (1 to 1000).
     #[arg(
         long,

@@ -87,23 +87,22 @@ fn defaults_match_the_contract() {
     assert_eq!(config.webhook_tolerance, Duration::from_secs(300));
     assert!(config.previous_secrets.is_empty() && config.api_tokens.is_empty());
     assert_eq!(config.sqlite_synchronous, Synchronous::Full);
-    assert_eq!(config.sqlite_checkpoint_interval, None);
+    assert_eq!(config.retention, None);
 }
 
 #[test]
-fn background_checkpoints_are_switched_off_with_zero_and_need_a_number() {
-    let interval = |value| {
-        config(&[
-            ("WEBHOOK_SECRET", "s"),
-            ("SQLITE_CHECKPOINT_INTERVAL_MS", value),
-        ])
-        .map(|config| config.sqlite_checkpoint_interval)
-    };
-    assert_eq!(interval("0").unwrap(), None);
-    assert_eq!(interval("250").unwrap(), Some(Duration::from_millis(250)));
-    for bad in ["-1", "soon", "1.5"] {
-        let error = interval(bad).unwrap_err();
-        assert_eq!(error.variable(), "SQLITE_CHECKPOINT_INTERVAL_MS");
+fn retention_is_a_positive_duration_and_empty_keeps_messages_forever() {
+    let retention =
+        |value| config(&[("WEBHOOK_SECRET", "s"), ("RETENTION", value)]).map(|c| c.retention);
+    let hours = |n: u64| Some(Duration::from_secs(n * 3600));
+    assert_eq!(retention("30d").unwrap(), hours(30 * 24));
+    assert_eq!(retention("12h").unwrap(), hours(12));
+    assert_eq!(retention("15m").unwrap(), Some(Duration::from_secs(900)));
+    assert_eq!(retention(" 90s ").unwrap(), Some(Duration::from_secs(90)));
+    assert_eq!(retention("").unwrap(), None);
+    for bad in ["0s", "-1d", "soon", "30", "1x", "18446744073709551615d"] {
+        let error = retention(bad).unwrap_err();
+        assert_eq!(error.variable(), "RETENTION", "{bad:?}");
     }
 }
 
@@ -122,7 +121,7 @@ fn the_secret_never_appears_in_debug_output() {
 }
 
 /// Every numeric setting, a value it accepts, and whether 0 is one of its values.
-const NUMERIC: [(&str, &str, bool); 12] = [
+const NUMERIC: [(&str, &str, bool); 11] = [
     ("WEBHOOK_TOLERANCE_SECS", "300", false),
     ("PORT", "8000", true),
     ("MAX_BODY_BYTES", "65536", false),
@@ -130,7 +129,6 @@ const NUMERIC: [(&str, &str, bool); 12] = [
     ("REQUEST_TIMEOUT_SECS", "10", false),
     ("WRITE_QUEUE_CAPACITY", "8192", false),
     ("WRITE_BATCH_MAX", "512", false),
-    ("SQLITE_CHECKPOINT_INTERVAL_MS", "250", true),
     ("DB_READ_CONNECTIONS", "4", false),
     ("MAX_CONNECTIONS", "1024", false),
     ("HEADER_READ_TIMEOUT_SECS", "10", false),
@@ -180,7 +178,6 @@ fn each_bound_is_inclusive_and_one_past_it_is_refused() {
         ("WRITE_BATCH_MAX", "4096", "4097"),
         ("DB_READ_CONNECTIONS", "1000", "1001"),
         ("PORT", "65535", "65536"),
-        ("SQLITE_CHECKPOINT_INTERVAL_MS", "86400000", "86400001"),
         ("BODY_BUDGET_BYTES", "17179869184", "17179869185"),
     ];
     for (variable, largest, past) in cases {

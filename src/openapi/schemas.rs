@@ -104,6 +104,32 @@ pub struct StoredMessage {
     pub text: Option<String>,
 }
 
+// The schemas of `store::Stats` and `store::SenderCount`, which the store keeps free of
+// OpenAPI.
+/// The body of `/stats`.
+#[derive(ToSchema)]
+pub struct Stats {
+    pub total_messages: u64,
+    pub senders_count: u64,
+    /// The top 10 senders by count, descending; ties by `from` ascending.
+    pub messages_per_sender: Vec<SenderCount>,
+    /// The `ts` of the earliest message (by instant), as received; null when empty.
+    #[schema(schema_with = nullable_timestamp, required = true)]
+    pub first_message_ts: Option<String>,
+    /// The `ts` of the latest message (by instant), as received; null when empty.
+    #[schema(schema_with = nullable_timestamp, required = true)]
+    pub last_message_ts: Option<String>,
+}
+
+/// One row of the top-senders list.
+#[derive(ToSchema)]
+pub struct SenderCount {
+    #[schema(schema_with = msisdn)]
+    pub from: String,
+    #[schema(minimum = 1)]
+    pub count: u64,
+}
+
 /// The body of every error answer except 422.
 #[derive(ToSchema)]
 #[schema(example = json!({"detail": "invalid signature"}))]

@@ -16,7 +16,7 @@ use crate::store::Stats;
     tag = "messages",
     security(("bearer" = [])),
     responses(
-        (status = 200, body = Stats, description = "Counted over every stored message"),
+        (status = 200, body = crate::openapi::Stats, description = "Counted over every stored message"),
         (status = 401, response = Unauthenticated),
         (status = 408, response = TimedOut),
         (status = 503, response = ServiceUnavailable),

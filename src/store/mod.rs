@@ -7,7 +7,7 @@
 mod cursor;
 mod postgres;
 mod query;
-mod recently_used;
+mod retention;
 mod sqlite;
 mod wal_sync;
 mod writer;
@@ -17,16 +17,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::config::{DatabaseLocation, Synchronous};
 use crate::message::{Message, StoredMessage};
 use crate::timestamp::Timestamp;
 
 pub use cursor::Cursor;
-pub use sqlite::insert_messages as insert_sqlite_messages;
-pub use sqlite::write_connect_options as sqlite_write_connect_options;
-pub use sqlite::{SenderOrder as SqliteSenderOrder, WindowCopy as SqliteWindowCopy};
 use writer::WriteQueue;
 pub use writer::WriterMetrics;
 
@@ -36,9 +32,8 @@ pub struct StoreOptions {
     pub location: DatabaseLocation,
     /// SQLite only: whether a 200 waits for the WAL to be synced.
     pub synchronous: Synchronous,
-    /// SQLite files only: the least time between background checkpoints; `None`: only
-    /// the writer checkpoints.
-    pub checkpoint_interval: Option<std::time::Duration>,
+    /// How long a message is kept after it was stored; `None`: forever.
+    pub retention: Option<std::time::Duration>,
     pub read_connections: u32,
     /// PostgreSQL only: reads running longer are cancelled by the server (the request
     /// has been answered 408 by then). `None`: no limit.
@@ -191,26 +186,22 @@ pub struct Page {
 }
 
 /// The body of `/stats`.
-#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
+#[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Stats {
     pub total_messages: u64,
     pub senders_count: u64,
     /// The top 10 senders by count, descending; ties by `from` ascending.
     pub messages_per_sender: Vec<SenderCount>,
     /// The `ts` of the earliest message (by instant), as received; null when empty.
-    #[schema(schema_with = crate::openapi::nullable_timestamp, required = true)]
     pub first_message_ts: Option<String>,
     /// The `ts` of the latest message (by instant), as received; null when empty.
-    #[schema(schema_with = crate::openapi::nullable_timestamp, required = true)]
     pub last_message_ts: Option<String>,
 }
 
 /// One row of the top-senders list.
-#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
+#[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct SenderCount {
-    #[schema(schema_with = crate::openapi::msisdn)]
     pub from: String,
-    #[schema(minimum = 1)]
     pub count: u64,
 }
 
@@ -245,6 +236,32 @@ fn schema_current(
         false => Ok(()),
     }
 }
+
+/// Refuses a database that holds migrations this binary does not know, with what to
+/// do about it: the schema was squashed into one migration before the first release,
+/// so a database made by a development version cannot be upgraded in place. `applied`
+/// is every version the database records (none for a new database).
+fn refuse_unknown_migrations(
+    applied: &[i64],
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), sqlx::Error> {
+    let known = |version: &i64| migrator.iter().any(|m| m.version == *version);
+    match applied.iter().find(|version| !known(version)) {
+        None => Ok(()),
+        Some(version) => Err(sqlx::Error::Configuration(
+            format!(
+                "the database was made by a development version of webhook-inbox (it records \
+                 migration {version}, which this version does not have) and cannot be upgraded \
+                 in place; point DATABASE_URL at a new database, or move this one aside, and \
+                 start again"
+            )
+            .into(),
+        )),
+    }
+}
+
+/// Every migration version a database records; none when it has no migration table.
+const APPLIED_VERSIONS: &str = "SELECT version FROM _sqlx_migrations";
 
 impl Stats {
     /// `/stats` from the counters as the database returns them.

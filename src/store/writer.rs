@@ -3,6 +3,7 @@
 //! answered only when its batch is durable (`wal_sync`). One fsync serves a whole
 //! batch (or several), and a 200 still means "on disk".
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -11,20 +12,17 @@ use std::future::Future;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::retention::Sweep;
 use super::wal_sync::{
     answer, answer_unavailable, answer_when_synced, Committed, Durability, WalFile,
     BATCHES_AWAITING_SYNC,
 };
-use super::{InsertOutcome, StoreError};
+use super::{InsertOutcome, StoreError, StoreOptions};
 use crate::message::Message;
 pub use crate::metrics::WriterMetrics;
 
 /// How often a writer whose commits fail tries a write without traffic.
 const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// How long without batches counts as a pause in traffic, for maintenance that waits
-/// for one.
-const IDLE_MAINTENANCE: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub(super) type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
 
@@ -47,25 +45,41 @@ pub(super) trait Committer: Send + 'static {
         batch: &[Pending],
     ) -> impl Future<Output = Result<Vec<InsertOutcome>, sqlx::Error>> + Send;
 
-    /// Work the database wants done between batches, once the last batch's answers
-    /// are on their way (on SQLite: merging rows into the `(from, ts)` order); `idle`
-    /// when no batch came for [`IDLE_MAINTENANCE`], which may do work that waits for a
-    /// pause in traffic.
-    fn maintain(&mut self, idle: bool) -> impl Future<Output = ()> + Send {
-        let _ = idle;
-        async {}
-    }
-
-    /// Whether [`Committer::maintain`] has work to do in a pause in traffic.
-    fn idle_work(&self) -> bool {
-        false
-    }
+    /// Deletes up to `limit` of the oldest messages stored before `cutoff` (RFC 3339,
+    /// as `created_at` is written) in one transaction; says how many it deleted.
+    fn expire(
+        &mut self,
+        cutoff: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
 
     /// Writes and commits something harmless, to learn whether writes work again.
     fn probe(&mut self) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 
     /// Closes the write connection.
     fn close(self) -> impl Future<Output = ()> + Send;
+}
+
+/// Per message of `batch`, whether it created its row: only the first occurrence of
+/// an id in the batch can have, and only if its id is among `created`.
+pub(super) fn outcomes(batch: &[Pending], mut created: HashSet<Vec<u8>>) -> Vec<InsertOutcome> {
+    batch
+        .iter()
+        .map(
+            |pending| match created.remove(pending.message.message_id.as_bytes()) {
+                true => InsertOutcome::Created,
+                false => InsertOutcome::Duplicate,
+            },
+        )
+        .collect()
+}
+
+/// Sleeps until `at`; forever for `None`.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The sending side of the writer, cloned into every request.
@@ -105,17 +119,20 @@ impl WriteQueue {
     pub(super) fn start(
         committer: impl Committer,
         durability: Durability,
-        capacity: usize,
-        batch_max: usize,
+        options: &StoreOptions,
         metrics: WriterMetrics,
     ) -> std::io::Result<Self> {
-        let (sender, receiver) = mpsc::channel(capacity);
+        let (sender, receiver) = mpsc::channel(options.write_queue_capacity);
         let (stop_sender, stop_receiver) = oneshot::channel();
         let state = Arc::new(WriterState::default());
+        let sweep = options
+            .retention
+            .map(|retention| Sweep::new(retention, metrics.retention_deleted.clone()));
         let writer = Writer {
             committer,
             durability,
-            batch_max,
+            batch_max: options.write_batch_max,
+            sweep,
             metrics,
             state: state.clone(),
         };
@@ -179,6 +196,8 @@ struct Writer<C> {
     committer: C,
     durability: Durability,
     batch_max: usize,
+    /// Deletes expired messages, when messages expire.
+    sweep: Option<Sweep>,
     metrics: WriterMetrics,
     state: Arc<WriterState>,
 }
@@ -204,7 +223,10 @@ impl<C: Committer> Writer<C> {
         let mut stopping = false;
         loop {
             let failing = self.state.commit_failure().is_some();
-            let idle_work = self.committer.idle_work();
+            // Nothing is deleted while writes fail, or once the writer is stopping.
+            let sweep_at = self.sweep.as_ref().map(Sweep::next).filter(|_| {
+                !failing && !stopping && !self.state.sync_failed.load(Ordering::Acquire)
+            });
             tokio::select! {
                 received = receiver.recv_many(&mut batch, self.batch_max) => {
                     if received == 0 {
@@ -223,8 +245,8 @@ impl<C: Committer> Writer<C> {
                     self.probe().await;
                     continue;
                 }
-                () = tokio::time::sleep(IDLE_MAINTENANCE), if idle_work && !failing && !stopping => {
-                    self.committer.maintain(true).await;
+                () = sleep_until(sweep_at), if sweep_at.is_some() => {
+                    self.sweep().await;
                     continue;
                 }
             }
@@ -261,7 +283,12 @@ impl<C: Committer> Writer<C> {
                 }
                 Err(error) => answer_unavailable(replies, &error.to_string()),
             }
-            self.committer.maintain(false).await;
+            // Between batches, a sweep that is due takes its turn.
+            if sweep_at.is_some_and(|at| at <= Instant::now())
+                && self.state.commit_failure().is_none()
+            {
+                self.sweep().await;
+            }
         }
         drop(committed);
         // This thread is the writer's own: waiting here blocks no one else.
@@ -283,6 +310,13 @@ impl<C: Committer> Writer<C> {
         }
         self.state
             .set_commit_failure(error.map(ToString::to_string));
+    }
+
+    /// One batch of deletions of the retention sweep.
+    async fn sweep(&mut self) {
+        if let Some(sweep) = &mut self.sweep {
+            sweep.step(&mut self.committer).await;
+        }
     }
 
     /// Tries a write, to learn whether the database takes writes again.

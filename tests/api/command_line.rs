@@ -120,7 +120,6 @@ async fn every_numeric_setting_out_of_range_stops_startup_with_one_json_line_nam
         "REQUEST_TIMEOUT_SECS",
         "WRITE_QUEUE_CAPACITY",
         "WRITE_BATCH_MAX",
-        "SQLITE_CHECKPOINT_INTERVAL_MS",
         "DB_READ_CONNECTIONS",
         "MAX_CONNECTIONS",
         "HEADER_READ_TIMEOUT_SECS",

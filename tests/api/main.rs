@@ -20,6 +20,7 @@ mod openapi;
 mod postgres;
 mod read_access;
 mod replicas;
+mod retention;
 mod sigkill;
 mod signed_bodies;
 mod standard_webhooks;

@@ -172,9 +172,9 @@ async fn the_writer_exports_batch_size_commit_latency_and_queue_depth() {
     )
     .is_some());
     assert!(sample(&text, "webhook_write_queue_depth", &[]).is_some_and(|n| n >= 0.0));
-    // Exported on both backends; only SQLite merges (its values: a unit test in batch.rs).
-    let unmerged = sample(&text, "webhook_sender_order_unmerged_rows", &[]);
-    assert!(unmerged.is_some_and(|n| n >= 0.0), "{text}");
+    // Exported without RETENTION too: nothing has expired.
+    let deleted = sample(&text, "webhook_retention_deleted_total", &[]);
+    assert_eq!(deleted, Some(0.0), "{text}");
     // Only a SQLite file syncs its WAL itself; PostgreSQL syncs inside its commit.
     let syncs = sample(&text, "webhook_write_wal_sync_latency_ms_count", &[]).unwrap_or(-1.0);
     if app.database.is_postgres() {

@@ -207,35 +207,3 @@ async fn wait_for_metric(app: &TestApp, series: &str) -> u64 {
     }
     panic!("{series} never became positive");
 }
-
-/// SQLite, with background checkpoints: committed pages reach the database file soon
-/// after their commit, long before the writer's own checkpoint (every 40,000 WAL
-/// pages) would copy them; and they are all there after a restart.
-#[tokio::test]
-async fn committed_pages_reach_the_database_file_before_the_writers_own_checkpoint() {
-    let app = TestApp::spawn_with(&[("SQLITE_CHECKPOINT_INTERVAL_MS", "20")]).await;
-    if app.database.is_postgres() {
-        return;
-    }
-    let database = app.database_path();
-    let size = || {
-        std::fs::metadata(&database)
-            .expect("the database file")
-            .len()
-    };
-    let at_start = size();
-    let answers = post_all(&app, &ids("checkpointed", 50)).await;
-    assert!(
-        answers.iter().all(|(_, status, _)| *status == 200),
-        "{answers:?}"
-    );
-
-    let mut polls = 0;
-    while size() <= at_start {
-        polls += 1;
-        assert!(polls < 400, "the database file stayed at {at_start} bytes");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let app = app.restart().await;
-    assert_eq!(app.stats().await["total_messages"], json!(50));
-}

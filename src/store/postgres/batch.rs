@@ -15,7 +15,7 @@ use sqlx::{PgPool, Postgres};
 
 use super::searchable;
 use crate::message::Message;
-use crate::store::writer::{Committer, Pending};
+use crate::store::writer::{outcomes, Committer, Pending};
 use crate::store::InsertOutcome;
 
 const INSERT_BATCH: &str = "\
@@ -27,6 +27,13 @@ const INSERT_BATCH: &str = "\
     ORDER BY message_id \
     ON CONFLICT (message_id) DO NOTHING \
     RETURNING message_id";
+
+/// The oldest `$2` rows stored before `$1`, in one statement (one transaction); the
+/// aggregates follow in its trigger (`messages_unaggregate`).
+const EXPIRE: &str = "\
+    DELETE FROM messages WHERE message_id IN ( \
+        SELECT message_id FROM messages WHERE created_at < $1 \
+        ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
 /// The write connection: a pool of one, so that a connection closed after a failure
 /// is replaced by a fresh one.
@@ -71,16 +78,24 @@ impl Committer for PgCommitter {
                 return Err(error);
             }
         };
-        let mut created: HashSet<Vec<u8>> = created.into_iter().collect();
-        Ok(batch
-            .iter()
-            .map(
-                |pending| match created.remove(pending.message.message_id.as_bytes()) {
-                    true => InsertOutcome::Created,
-                    false => InsertOutcome::Duplicate,
-                },
-            )
-            .collect())
+        Ok(outcomes(batch, created.into_iter().collect()))
+    }
+
+    /// Rows another replica's sweep is deleting are skipped, not waited for.
+    async fn expire(&mut self, cutoff: &str, limit: usize) -> Result<u64, sqlx::Error> {
+        let mut connection = self.pool.acquire().await?;
+        let deleted = sqlx::query(EXPIRE)
+            .bind(cutoff)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .execute(&mut *connection)
+            .await;
+        match deleted {
+            Ok(done) => Ok(done.rows_affected()),
+            Err(error) => {
+                discard(connection).await;
+                Err(error)
+            }
+        }
     }
 
     /// Rewrites this connection's totals shard and commits.

@@ -5,7 +5,6 @@
 
 mod batch;
 mod reads;
-mod text_counts;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,7 +16,8 @@ use sqlx::{Connection, PgConnection, PgPool};
 use super::wal_sync::Durability;
 use super::writer::{WriteQueue, WriterMetrics};
 use super::{
-    schema_current, Backend, BoxFuture, MessageFilter, Page, PageStart, Stats, APPLIED_MIGRATION,
+    refuse_unknown_migrations, schema_current, Backend, BoxFuture, MessageFilter, Page, PageStart,
+    Stats, APPLIED_MIGRATION, APPLIED_VERSIONS,
 };
 use super::{StoreError, StoreOptions};
 use batch::PgCommitter;
@@ -32,8 +32,6 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The read side: a pool of connections, each read in one snapshot.
 pub(super) struct PgReader {
     pool: PgPool,
-    /// Totals of `q` searches, remembered between requests.
-    text_counts: text_counts::TextCounts,
 }
 
 /// Connects, applies migrations and starts the writer.
@@ -54,6 +52,11 @@ pub(super) async fn open(
     // sqlx holds an advisory lock while it migrates: replicas starting together apply
     // each migration once, and the others wait for it. (On the write connection: the
     // read connections' statement timeout must not cut a long migration short.)
+    let applied: Vec<i64> = sqlx::query_scalar(APPLIED_VERSIONS)
+        .fetch_all(&write_pool)
+        .await
+        .unwrap_or_default();
+    refuse_unknown_migrations(&applied, &MIGRATOR)?;
     MIGRATOR.run(&write_pool).await?;
     let mut read_connect = connect;
     if let Some(timeout) = options.read_timeout {
@@ -68,17 +71,9 @@ pub(super) async fn open(
         .await?;
     // A COMMIT returns once PostgreSQL has flushed it (synchronous_commit, on by
     // default): nothing is left to sync before answering.
-    let writer = WriteQueue::start(
-        PgCommitter { pool: write_pool },
-        Durability::AtCommit,
-        options.write_queue_capacity,
-        options.write_batch_max,
-        metrics,
-    )?;
-    let reader = PgReader {
-        pool: read_pool,
-        text_counts: Default::default(),
-    };
+    let committer = PgCommitter { pool: write_pool };
+    let writer = WriteQueue::start(committer, Durability::AtCommit, options, metrics)?;
+    let reader = PgReader { pool: read_pool };
     Ok((reader, writer))
 }
 

@@ -1,11 +1,8 @@
 //! The read side on PostgreSQL: `/messages` pages and `/stats`, each from one
 //! snapshot, with totals from the aggregates where they answer exactly.
 
-use std::time::Instant;
-
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
-use super::text_counts::{Counted, Matches, TextCounts};
 use super::{searchable, PgReader};
 use crate::message::StoredMessage;
 use crate::store::query::{
@@ -28,18 +25,15 @@ impl PgReader {
     ) -> Result<Page, StoreError> {
         // sqlx's transaction rolls back when dropped, also when a timed-out request
         // drops this future halfway: the connection goes back to the pool clean.
-        let began = Instant::now();
         let mut snapshot = self.pool.begin().await?;
         sqlx::query(SNAPSHOT).execute(&mut *snapshot).await?;
-        let (counted, rows_in_range) =
-            count(&mut snapshot, filter, &self.text_counts, began).await?;
-        let total = counted.count;
+        let (total, rows_in_range) = count(&mut snapshot, filter).await?;
         // Count and page see one snapshot: past the last match there is no row to find.
         let (data, next) = if start.is_past_the_last(total) {
             (Vec::new(), None)
         } else {
             let counts = (total, rows_in_range);
-            let plan = TextPlan::for_page(filter, limit, start, counts, counted.matches);
+            let plan = TextPlan::for_page(filter, limit, start, counts);
             page(&mut snapshot, filter, limit, start, &plan).await?
         };
         snapshot.rollback().await?;
@@ -81,9 +75,6 @@ enum TextPlan {
     /// `LIKE`, which the trigram index serves: a page takes every match from the index
     /// first, then sorts them.
     Candidates,
-    /// Exactly these rows match, among every row of the snapshot (a `q`-only search
-    /// with few matches, remembered by id): a page looks each up, then sorts them.
-    Matches(Matches),
 }
 
 /// Rows a walk may test for one page before the trigram index is worth consulting. A
@@ -102,7 +93,7 @@ const CANDIDATE_COST_ROWS: u64 = 4;
 
 impl TextPlan {
     /// The plan for a page of `total` matches among `rows_in_range` rows (those of the
-    /// filter without `q`), with the matches' ids where they are kept. The planner
+    /// filter without `q`). The planner
     /// cannot tell: it guesses how many rows a `LIKE` matches from a sample, and has
     /// walked 450,000 rows for a word 124 rows hold. The exact count is known here. A
     /// walk stops after about `wanted × rows_in_range / total` rows.
@@ -111,9 +102,8 @@ impl TextPlan {
         limit: u32,
         start: &PageStart,
         (total, rows_in_range): (u64, u64),
-        matches: Option<Matches>,
     ) -> Self {
-        if matches.is_none() && !filter.q.as_deref().is_some_and(has_trigram) {
+        if !filter.q.as_deref().is_some_and(has_trigram) {
             return Self::Walk;
         }
         let skipped = match start {
@@ -125,7 +115,7 @@ impl TextPlan {
         if walked <= WALK_BUDGET_ROWS || walked <= total.saturating_mul(CANDIDATE_COST_ROWS) {
             Self::Walk
         } else {
-            matches.map_or(Self::Candidates, Self::Matches)
+            Self::Candidates
         }
     }
 
@@ -153,20 +143,18 @@ fn has_trigram(q: &str) -> bool {
     })
 }
 
-/// Counts the rows matching `filter`, from an aggregate or a remembered count where
-/// one answers exactly; and the rows of its range: those matching it without `q` (for
-/// `from` and `since` together, the sender's rows). The snapshot is taken after `began`.
+/// Counts the rows matching `filter`, from an aggregate where one answers exactly; and
+/// the rows of its range: those matching it without `q` (for `from` and `since`
+/// together, the sender's rows).
 async fn count(
     connection: &mut PgConnection,
     filter: &MessageFilter,
-    texts: &TextCounts,
-    began: Instant,
-) -> Result<(Counted, u64), StoreError> {
+) -> Result<(u64, u64), StoreError> {
     let (from, since) = (filter.from.as_deref(), filter.since.as_ref());
     if let (Some(_), Some(_), None) = (from, since, &filter.q) {
         // No aggregate answers, and without `q` the range is the matches themselves.
         let total = count_rows(connection, filter, &TextPlan::Walk).await?;
-        return Ok((Counted::without_matches(total), total));
+        return Ok((total, total));
     }
     let rows_in_range = match (from, since) {
         (None, None) => {
@@ -197,23 +185,9 @@ async fn count(
         }
     };
     let rows_in_range = non_negative(rows_in_range.unwrap_or(0));
-    let total = match (from, since, filter.q.as_deref()) {
-        (_, _, None) => Counted::without_matches(rows_in_range),
-        (None, None, Some(q)) => {
-            // Asked again page after page, and the costliest: remembered, and for a `q`
-            // no index narrows down, with its matches while they are few.
-            let count_afresh =
-                async |c: &mut PgConnection| count_rows(c, filter, &TextPlan::Candidates).await;
-            let pattern = like_pattern(q);
-            let keep_matches = !has_trigram(q);
-            texts
-                .count(connection, &pattern, keep_matches, began, count_afresh)
-                .await?
-        }
-        (_, _, Some(q)) => {
-            let plan = TextPlan::for_count(q, rows_in_range);
-            Counted::without_matches(count_rows(connection, filter, &plan).await?)
-        }
+    let total = match filter.q.as_deref() {
+        None => rows_in_range,
+        Some(q) => count_rows(connection, filter, &TextPlan::for_count(q, rows_in_range)).await?,
     };
     Ok((total, rows_in_range))
 }
@@ -244,7 +218,7 @@ async fn page(
     };
     let mut select = match plan {
         TextPlan::Walk => select_page(filter, limit, start, text_condition, id_bytes),
-        TextPlan::Candidates | TextPlan::Matches(_) => {
+        TextPlan::Candidates => {
             // Materialized: every match first (no order, no limit, so the planner has
             // no reason to walk an ordering index), then the page of them.
             let mut select = QueryBuilder::new(format!(
@@ -279,8 +253,8 @@ fn utf8(bytes: Vec<u8>) -> Result<String, StoreError> {
 }
 
 /// The test of `q` on the folded text: `strpos`, which takes `q` literally, or `LIKE`
-/// with `%` and `_` escaped, which the trigram index serves; or the rows known to
-/// match. A NULL text_folded (no text) never matches.
+/// with `%` and `_` escaped, which the trigram index serves. A NULL text_folded (no
+/// text) never matches.
 fn text_condition(query: &mut QueryBuilder<'_, Postgres>, q: &str, plan: &TextPlan) {
     match plan {
         TextPlan::Walk => query
@@ -291,10 +265,6 @@ fn text_condition(query: &mut QueryBuilder<'_, Postgres>, q: &str, plan: &TextPl
             .push("text_folded LIKE ")
             .push_bind(like_pattern(q))
             .push(" ESCAPE '\\'"),
-        TextPlan::Matches(matches) => query
-            .push("message_id = ANY(")
-            .push_bind(matches.as_ref().clone())
-            .push(")"),
     };
 }
 
@@ -328,7 +298,7 @@ mod tests {
     fn the_trigram_index_is_consulted_only_for_matches_a_walk_would_find_late() {
         let first = PageStart::Offset(0);
         let plan = |filter: &MessageFilter, start: &PageStart, total, range| {
-            TextPlan::for_page(filter, 50, start, (total, range), None)
+            TextPlan::for_page(filter, 50, start, (total, range))
         };
         // 124 of 1,000,000: a walk would test about 411,000 rows.
         assert_eq!(
@@ -350,14 +320,6 @@ mod tests {
             plan(&q("hello"), &deep, 5_000, 1_000_000),
             TextPlan::Candidates
         );
-        // The matches of a short `q`, where they are kept, serve as the index would.
-        let matches = std::sync::Arc::new(vec![b"m1".to_vec()]);
-        let kept = |total, range| {
-            let counts = (total, range);
-            TextPlan::for_page(&q("ka"), 50, &first, counts, Some(matches.clone()))
-        };
-        assert_eq!(kept(124, 1_000_000), TextPlan::Matches(matches.clone()));
-        assert_eq!(kept(1_900, 20_000), TextPlan::Walk, "about 540 rows walked");
         // A count reads its whole range when walking.
         assert_eq!(TextPlan::for_count("order", 2_065), TextPlan::Walk);
         assert_eq!(TextPlan::for_count("order", 500_000), TextPlan::Candidates);

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::reads::{conditions, MESSAGE_COUNT};
-use super::sender_order;
-use super::text_counts::{Counting, Extent, TextCounts};
+use super::search_totals::SearchTotals;
 use crate::store::{fold_case, non_negative, MessageFilter, PageStart, StoreError};
 
 /// The trigram index serves substrings of at least this many characters; shorter
@@ -23,8 +22,8 @@ pub(super) enum TextSearch {
     /// Candidates from the trigram index, for `q` of 3+ characters. Carries how many
     /// rows the other conditions reach, to judge whether matches are rare among them.
     Index { rows_in_range: u64 },
-    /// Exactly these rows (rowids) match, among every row of the snapshot: a short
-    /// `q` with few matches, whose rows its counting pass kept.
+    /// Exactly these rows (seqs) match, among every row of the snapshot: a short `q`
+    /// with few matches, whose seqs its remembered total kept.
     Rows(Arc<Vec<i64>>),
 }
 
@@ -57,19 +56,32 @@ const SCAN_BUDGET_ROWS: u64 = 20_000;
 /// rows in a walk (a primary-key lookup against an `instr()`).
 const CANDIDATE_COST_ROWS: u64 = 5;
 
+/// A short `q` whose matches were kept reads its pages from them when there are at
+/// most this many: as many primary-key lookups, and a sort.
+const MOST_ROWS: usize = 2_000;
+
 /// Counts the rows matching `filter`, from an aggregate, an index or a remembered
-/// count where one answers exactly, and says how `q` is best evaluated.
+/// total where one answers exactly, and says how `q` is best evaluated.
 pub(super) async fn count(
     connection: &mut SqliteConnection,
     filter: &MessageFilter,
-    texts: &TextCounts,
+    searches: &SearchTotals,
 ) -> Result<(u64, TextSearch), StoreError> {
     let indexed_q = filter
         .q
         .as_deref()
         .filter(|q| filter.from.is_none() && uses_trigram_index(q));
     if let (None, None, Some(q)) = (&filter.from, &filter.since, filter.q.as_deref()) {
-        return count_text_only(connection, filter, q, texts).await;
+        let indexed = indexed_q.is_some();
+        let total = searches.count(connection, q, indexed).await?;
+        let text = match (indexed, total.seqs) {
+            (true, _) => TextSearch::Index {
+                rows_in_range: count_all(connection).await?,
+            },
+            (false, Some(seqs)) if seqs.len() <= MOST_ROWS => TextSearch::Rows(Arc::new(seqs)),
+            (false, _) => TextSearch::Scan,
+        };
+        return Ok((total.count, text));
     }
     let total = match (&filter.from, &filter.since, indexed_q) {
         (None, Some(since), Some(q)) => {
@@ -81,7 +93,7 @@ pub(super) async fn count(
             let plan = if by_index { &index } else { &TextSearch::Scan };
             return Ok((count_rows(connection, filter, plan).await?, index));
         }
-        (None, None, None) => count_all(connection).await?,
+        (None, None, None) if filter.q.is_none() => count_all(connection).await?,
         (Some(from), None, None) if filter.q.is_none() => {
             let query = sqlx::query_scalar("SELECT count FROM sender_counts WHERE from_msisdn = ?");
             scalar(query.bind(from), connection).await?
@@ -94,45 +106,6 @@ pub(super) async fn count(
     Ok((total, TextSearch::Scan))
 }
 
-/// The total of a `q`-only filter: the costliest count (every match in the table), and
-/// the likeliest to be asked again, page after page, so remembered between requests.
-async fn count_text_only(
-    connection: &mut SqliteConnection,
-    filter: &MessageFilter,
-    q: &str,
-    texts: &TextCounts,
-) -> Result<(u64, TextSearch), StoreError> {
-    let rows_in_range = count_all(connection).await?;
-    let extent = Extent::of(connection, rows_in_range).await?;
-    let needle = fold_case(q);
-    if uses_trigram_index(q) {
-        let count_afresh = async |c: &mut SqliteConnection| count_text_matches(c, q).await;
-        let matches = texts
-            .count(
-                connection,
-                &needle,
-                extent,
-                Counting::FromIndex,
-                count_afresh,
-            )
-            .await?;
-        return Ok((matches.count, TextSearch::Index { rows_in_range }));
-    }
-    let count_afresh =
-        async |c: &mut SqliteConnection| count_rows(c, filter, &TextSearch::Scan).await;
-    let matches = texts
-        .count(
-            connection,
-            &needle,
-            extent,
-            Counting::ByScanning,
-            count_afresh,
-        )
-        .await?;
-    let text = matches.rows.map_or(TextSearch::Scan, TextSearch::Rows);
-    Ok((matches.count, text))
-}
-
 async fn count_all(connection: &mut SqliteConnection) -> Result<u64, StoreError> {
     scalar(sqlx::query_scalar(MESSAGE_COUNT), connection).await
 }
@@ -142,14 +115,8 @@ pub(super) async fn count_rows(
     filter: &MessageFilter,
     text: &TextSearch,
 ) -> Result<u64, StoreError> {
-    let mut query = match filter.from {
-        Some(_) => sender_order::select_count(filter, text),
-        None => {
-            let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
-            conditions(&mut query, filter, text);
-            query
-        }
-    };
+    let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
+    conditions(&mut query, filter, text);
     Ok(non_negative(
         query.build_query_scalar().fetch_one(connection).await?,
     ))

@@ -1,15 +1,16 @@
 //! Property test: on random messages (non-ASCII, `%`, `_`, missing text, tied
-//! timestamps), every way the store can answer `/messages` gives exactly what a
-//! naive filter over the same messages gives.
+//! timestamps, ids sent again) stored and expired in rounds, every way the store can
+//! answer `/messages`, and `/stats`, gives exactly what a naive model of the same
+//! messages gives.
 
 use sqlx::sqlite::SqlitePoolOptions;
 
+use super::batch::{insert_messages, AfterFailure, SqliteCommitter};
 use super::count::{count_rows, TextSearch};
-use super::insert_messages;
 use super::reads::page;
-use super::sender_order::{SenderOrder, WindowCopy};
 use crate::message::Message;
-use crate::store::{fold_case, MessageFilter, PageStart};
+use crate::store::writer::Committer;
+use crate::store::{fold_case, MessageFilter, PageStart, SenderCount, Stats};
 use crate::timestamp::Timestamp;
 
 const SENDERS: [&str; 4] = ["+1", "+22", "+333", "+4444"];
@@ -62,65 +63,134 @@ fn naive(messages: &[Message], filter: &MessageFilter) -> Vec<String> {
     matching.into_iter().map(|m| m.message_id.clone()).collect()
 }
 
+/// `/stats` of `messages`, counted naively.
+fn naive_stats(messages: &[(Message, String)]) -> Stats {
+    let mut counts = std::collections::BTreeMap::<&str, u64>::new();
+    for (message, _) in messages {
+        *counts.entry(message.from.as_str()).or_default() += 1;
+    }
+    let mut top: Vec<SenderCount> = counts
+        .iter()
+        .map(|(from, count)| SenderCount {
+            from: (*from).to_owned(),
+            count: *count,
+        })
+        .collect();
+    top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.from.cmp(&b.from)));
+    top.truncate(10);
+    let by_time = |(m, _): &&(Message, String)| (m.ts.sort_key().to_owned(), m.message_id.clone());
+    let ts = |found: Option<&(Message, String)>| found.map(|(m, _)| m.ts.as_str().to_owned());
+    Stats {
+        total_messages: messages.len() as u64,
+        senders_count: counts.len() as u64,
+        messages_per_sender: top,
+        first_message_ts: ts(messages.iter().min_by_key(by_time)),
+        last_message_ts: ts(messages.iter().max_by_key(by_time)),
+    }
+}
+
 #[tokio::test]
 async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
-    // Rows are inserted with the writer's statement, but without a writer: its merges
-    // into the sender order in pauses of traffic would blur the states below.
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
         .connect("sqlite::memory:")
         .await
         .unwrap();
     super::MIGRATOR.run(&pool).await.unwrap();
-    // Short searches are counted a few rows at a time, so that counts cross many
-    // chunk boundaries; the rows of at most 10 matches are kept, so that some short
-    // searches page from their rows and others by testing each row.
     let store = super::SqliteReader {
-        pool,
-        text_counts: super::text_counts::TextCounts::new(7, 10),
+        pool: pool.clone(),
+        searches: Default::default(),
     };
+    let mut committer = SqliteCommitter::new(pool, false, AfterFailure::RollBack);
     let mut random = Random(0x9E37_79B9_7F4A_7C15);
-    let messages: Vec<Message> = (0..300)
-        .map(|index| Message {
-            message_id: format!("m{:03}", random.below(1000) * 1000 + index),
-            from: SENDERS[random.below(SENDERS.len())].to_owned(),
-            to: "+9".to_owned(),
-            ts: random.ts(),
-            text: (random.below(7) > 0).then(|| random.text(12)),
-        })
-        .collect();
-    // The sender order merges every 7 rows here, about 40 rows a step, so that
-    // `from` reads meet every state of it: [steps after the first half of a round's
-    // rows, steps after the second half].
-    let mut sender_order = SenderOrder::new(7, 40);
-    let steps = [[0, 2], [1, 0], [1, 0]];
-    // Stored in three rounds, queried after each: remembered counts of `q` must follow
-    // the rows inserted since they were counted.
-    for (round, steps) in (1..=3).zip(steps) {
-        let stored = &messages[..messages.len() * round / 3];
-        let new = &messages[messages.len() * (round - 1) / 3..stored.len()];
-        for (half, steps) in new.chunks(new.len().div_ceil(2)).zip(steps) {
-            let mut connection = store.pool.acquire().await.unwrap();
-            for batch in half.chunks(1 + random.below(30)) {
-                insert_messages(&mut connection, batch, "c").await.unwrap();
-            }
-            for _ in 0..steps {
-                sender_order
-                    .step(&mut connection, false, WindowCopy::Inline)
-                    .await
-                    .unwrap();
+    // What is stored, each message with its `created_at`, as the naive model keeps it.
+    let mut kept: Vec<(Message, String)> = Vec::new();
+    let (mut expired, mut stored_again) = (std::collections::HashSet::new(), 0);
+    for round in 1..=6 {
+        let created_at = format!("2025-02-0{round}T00:00:00.000000Z");
+        let arriving: Vec<Message> = (0..120)
+            .map(|_| Message {
+                // Few ids: many are sent again, before and after they expire.
+                message_id: format!("m{:03}", random.below(400)),
+                from: SENDERS[random.below(SENDERS.len())].to_owned(),
+                to: "+9".to_owned(),
+                ts: random.ts(),
+                text: (random.below(7) > 0).then(|| random.text(12)),
+            })
+            .collect();
+        let mut connection = store.pool.acquire().await.unwrap();
+        for batch in arriving.chunks(1 + random.below(6)) {
+            insert_messages(&mut connection, batch, &created_at)
+                .await
+                .unwrap();
+            // Gaps in seq spread the rows over many blocks of remembered search totals
+            // (4,096 seqs each): some change between rounds, others do not.
+            sqlx::query("UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'messages'")
+                .bind(random.below(20_000) as i64)
+                .execute(&mut *connection)
+                .await
+                .unwrap();
+        }
+        drop(connection);
+        for message in arriving {
+            if !kept.iter().any(|(m, _)| m.message_id == message.message_id) {
+                stored_again += usize::from(expired.contains(&message.message_id));
+                kept.push((message, created_at.clone()));
             }
         }
-        check_queries(&store, stored, &mut random, round).await;
-    }
-    // Round 1 ended with every row merged; round 2 in the middle of a merge, with rows
-    // after it; round 3 with the merge done and rows after it.
-    let (merged, window_end, next): (i64, i64, String) =
-        sqlx::query_as("SELECT merged_seq, window_end, next_sender FROM sender_order")
-            .fetch_one(&store.pool)
+        // Everything stored two rounds ago or earlier expires, a few rows at a time.
+        if round >= 3 {
+            let cutoff = format!("2025-02-0{}T00:00:00.000000Z", round - 1);
+            while committer
+                .expire(&cutoff, 1 + random.below(40))
+                .await
+                .unwrap()
+                > 0
+            {}
+            for (message, _) in kept.iter().filter(|(_, created)| *created < cutoff) {
+                expired.insert(message.message_id.clone());
+            }
+            kept.retain(|(_, created)| *created >= cutoff);
+        }
+        let messages: Vec<Message> = kept.iter().map(|(m, _)| m.clone()).collect();
+        assert_eq!(
+            store.stats().await.unwrap(),
+            naive_stats(&kept),
+            "round {round}"
+        );
+        check_queries(&store, &messages, &mut random, round).await;
+        // One more message changes one block: remembered totals are counted again in
+        // that block alone.
+        let late = Message {
+            message_id: format!("late{round}"),
+            text: Some(random.text(6)),
+            ..messages[0].clone()
+        };
+        let mut connection = store.pool.acquire().await.unwrap();
+        let created_at = format!("2025-02-0{round}T12:00:00.000000Z");
+        insert_messages(&mut connection, [&late], &created_at)
             .await
             .unwrap();
-    assert_eq!((merged, window_end, next.as_str()), (150, 150, ""));
+        drop(connection);
+        kept.push((late, created_at));
+        let messages: Vec<Message> = kept.iter().map(|(m, _)| m.clone()).collect();
+        check_queries(&store, &messages, &mut random, round + 10).await;
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored as usize, kept.len());
+    let blocks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM seq_blocks")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert!(
+        blocks > 16,
+        "{blocks} blocks: each search counted in one pass"
+    );
+    // Ids sent again after they expired were stored again, as new.
+    assert!(stored_again > 20, "{stored_again}");
 }
 
 /// Random filters and pages over `messages` (all of them stored), each compared with
@@ -187,7 +257,7 @@ async fn check_queries(
             if super::count::uses_trigram_index(q) {
                 plans.push(TextSearch::Index { rows_in_range: 1 });
             }
-            // The rows whose text holds `q`, as a short search's count keeps them.
+            // The rows whose text holds `q`, as a short search's total keeps them.
             let rows: Vec<i64> = sqlx::query_scalar(
                 "SELECT seq FROM messages WHERE instr(text_folded, ?) > 0 ORDER BY seq",
             )

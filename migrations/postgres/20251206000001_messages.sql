@@ -1,5 +1,5 @@
--- The PostgreSQL schema: the same tables as on SQLite, with aggregates that stay exact
--- when several replicas insert at once.
+-- The whole PostgreSQL schema: the same tables as on SQLite, with aggregates that stay
+-- exact when several replicas insert and delete at once.
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
@@ -19,15 +19,19 @@ CREATE TABLE messages (
     -- text in Unicode lowercase (folded by the service), NUL written as U+FFFF, so
     -- q is a plain LIKE served by the trigram index (NULL without text).
     text_folded TEXT,
-    created_at  TEXT NOT NULL
+    -- When the row was stored (RFC 3339, UTC, microseconds): what RETENTION expires by.
+    created_at  TEXT COLLATE "C" NOT NULL
 );
 
 CREATE INDEX messages_by_ts ON messages (ts_key, message_id);
 CREATE INDEX messages_by_sender_ts ON messages (from_msisdn, ts_key, message_id);
 CREATE INDEX messages_text_trigrams ON messages USING gin (text_folded gin_trgm_ops);
+-- The oldest rows first, for the retention sweep.
+CREATE INDEX messages_by_created ON messages (created_at);
 
--- Aggregates for /stats and totals, kept by a statement trigger in the inserting
--- transaction, so they always equal a full scan.
+-- Aggregates for /stats and totals, kept by statement triggers in the inserting or
+-- deleting transaction, so they always equal a full scan. A sender's row goes when its
+-- last message does.
 CREATE TABLE sender_counts (
     from_msisdn TEXT COLLATE "C" PRIMARY KEY,
     count       BIGINT NOT NULL
@@ -87,3 +91,36 @@ $$;
 CREATE TRIGGER messages_aggregate AFTER INSERT ON messages
 REFERENCING NEW TABLE AS inserted
 FOR EACH STATEMENT EXECUTE FUNCTION messages_aggregate();
+
+-- The same in reverse for deleted rows, taking locks in the same order. Days and
+-- totals are decremented on this connection's shard (a shard may go below zero; the
+-- sums are exact).
+CREATE FUNCTION messages_unaggregate() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    removed      BIGINT;
+    gone_senders BIGINT;
+BEGIN
+    SELECT COUNT(*) INTO removed FROM deleted;
+    IF removed = 0 THEN
+        RETURN NULL;
+    END IF;
+    -- Every sender row exists (its messages did), and is locked in sender order.
+    INSERT INTO sender_counts AS existing (from_msisdn, count)
+    SELECT from_msisdn, -COUNT(*) FROM deleted GROUP BY from_msisdn ORDER BY from_msisdn
+    ON CONFLICT (from_msisdn) DO UPDATE SET count = existing.count + excluded.count;
+    DELETE FROM sender_counts
+    WHERE from_msisdn IN (SELECT from_msisdn FROM deleted) AND count = 0;
+    GET DIAGNOSTICS gone_senders = ROW_COUNT;
+    INSERT INTO messages_per_day AS existing (day, shard, count)
+    SELECT left(ts_key, 10), pg_backend_pid() % 16, -COUNT(*) FROM deleted GROUP BY 1 ORDER BY 1
+    ON CONFLICT (day, shard) DO UPDATE SET count = existing.count + excluded.count;
+    UPDATE message_totals
+    SET messages = messages - removed, senders = senders - gone_senders
+    WHERE shard = pg_backend_pid() % 16;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER messages_unaggregate AFTER DELETE ON messages
+REFERENCING OLD TABLE AS deleted
+FOR EACH STATEMENT EXECUTE FUNCTION messages_unaggregate();

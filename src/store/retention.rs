@@ -1,0 +1,77 @@
+//! The retention sweep: messages stored longer ago than `RETENTION` are deleted by the
+//! writer, a small batch at a time between the batches of webhooks, so a webhook waits
+//! behind at most one batch of deletions. Every aggregate and the search index follow
+//! in the deleting transaction (the backends' triggers).
+
+use std::time::{Duration, Instant, SystemTime};
+
+use prometheus::IntCounter;
+
+use super::writer::Committer;
+
+/// Rows deleted per transaction: short enough that a webhook queued behind it is not
+/// held up for long, long enough to delete far faster than messages arrive.
+pub(super) const BATCH_ROWS: usize = 250;
+
+/// A sweep starts at least this often, and at least once a second when messages are
+/// kept less than a minute.
+const LONGEST_PAUSE: Duration = Duration::from_secs(60);
+const SHORTEST_PAUSE: Duration = Duration::from_secs(1);
+
+/// When the next batch of deletions is due, and what the current sweep deleted so far.
+pub(super) struct Sweep {
+    retention: Duration,
+    pause: Duration,
+    next: Instant,
+    deleted: u64,
+    deleted_total: IntCounter,
+}
+
+impl Sweep {
+    pub(super) fn new(retention: Duration, deleted_total: IntCounter) -> Self {
+        Self {
+            retention,
+            pause: match retention < LONGEST_PAUSE {
+                true => SHORTEST_PAUSE,
+                false => LONGEST_PAUSE,
+            },
+            next: Instant::now(),
+            deleted: 0,
+            deleted_total,
+        }
+    }
+
+    /// When the next batch is due.
+    pub(super) fn next(&self) -> Instant {
+        self.next
+    }
+
+    /// Deletes one batch of expired messages. A full batch means more may wait: the
+    /// next is due at once (after the webhooks waiting by then). Otherwise the sweep is
+    /// over: logged if it deleted anything, and the next one starts after a pause.
+    pub(super) async fn step(&mut self, committer: &mut impl Committer) {
+        let Some(cutoff) = SystemTime::now().checked_sub(self.retention) else {
+            self.next = Instant::now() + self.pause;
+            return;
+        };
+        let cutoff = humantime::format_rfc3339_micros(cutoff).to_string();
+        match committer.expire(&cutoff, BATCH_ROWS).await {
+            Ok(deleted) => {
+                self.deleted += deleted;
+                self.deleted_total.inc_by(deleted);
+                if deleted >= BATCH_ROWS as u64 {
+                    self.next = Instant::now();
+                    return;
+                }
+                if self.deleted > 0 {
+                    tracing::info!(deleted = self.deleted, "deleted expired messages");
+                }
+                self.deleted = 0;
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "deleting expired messages failed; trying again later");
+            }
+        }
+        self.next = Instant::now() + self.pause;
+    }
+}

@@ -1,0 +1,267 @@
+//! RETENTION: a message stored longer ago than that leaves every answer (`/messages`
+//! with any filter, `total`, `/stats`), and its `message_id` may be stored again. On
+//! the backend under test (`make test` / `make test-postgres`). Expiry is waited for by
+//! polling; only the gap between two generations of messages is a deliberate pause.
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+use sqlx::ConnectOptions;
+
+use crate::helpers::{
+    json_ok, message, message_ids, run_to_exit, with, TestApp, TestDatabase, SECRET,
+};
+
+/// How long a test waits for an expiry before failing.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+async fn post_ok(app: &TestApp, bodies: &[Value]) {
+    let responses = join_all(bodies.iter().map(|body| app.post_webhook(body))).await;
+    for response in responses {
+        assert_eq!(json_ok(response).await, json!({"status": "ok"}));
+    }
+}
+
+fn sent(id: &str, from: &str, ts: &str, text: &str) -> Value {
+    with(message(id), json!({"from": from, "ts": ts, "text": text}))
+}
+
+/// The value of one series in the Prometheus text of `/metrics`.
+async fn metric(app: &TestApp, series: &str) -> f64 {
+    let text = app.metrics().await;
+    let line = text.lines().find(|line| {
+        line.strip_prefix(series)
+            .is_some_and(|rest| rest.starts_with(' '))
+    });
+    line.and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in {text}"))
+}
+
+const CREATED: &str = "webhook_requests_total{result=\"created\"}";
+const DELETED: &str = "webhook_retention_deleted_total";
+
+/// Polls `/stats` until it counts `total` messages.
+async fn wait_for_total(app: &TestApp, total: u64) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let stats = app.stats().await;
+        if stats["total_messages"] == total {
+            return stats;
+        }
+        assert!(Instant::now() < deadline, "never {total} messages: {stats}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn expired_messages_leave_every_answer_and_their_ids_are_stored_again() {
+    let app = TestApp::spawn_with(&[("RETENTION", "3s")]).await;
+    post_ok(
+        &app,
+        &[
+            sent("a1", "+111", "2025-01-15T10:00:00Z", "alpha order"),
+            sent("a2", "+111", "2025-01-15T11:00:00Z", "alpha"),
+            sent("b1", "+222", "2025-01-15T12:00:00Z", "beta order"),
+        ],
+    )
+    .await;
+    assert_eq!(app.stats().await["total_messages"], 3);
+    assert_eq!(app.messages("q=alpha").await["total"], 2);
+
+    let stats = wait_for_total(&app, 0).await;
+    assert_eq!(
+        stats,
+        json!({"total_messages": 0, "senders_count": 0, "messages_per_sender": [],
+               "first_message_ts": null, "last_message_ts": null})
+    );
+    for query in [
+        "",
+        "q=alpha",
+        "q=or",
+        "from=%2B111",
+        "since=2025-01-15T00:00:00Z",
+    ] {
+        let page = app.messages(query).await;
+        assert_eq!(
+            (page["total"].clone(), page["data"].clone()),
+            (json!(0), json!([]))
+        );
+    }
+    assert_eq!(metric(&app, DELETED).await, 3.0);
+    let swept: u64 = app
+        .logs()
+        .iter()
+        .filter(|line| line["message"] == "deleted expired messages")
+        .map(|line| {
+            assert_eq!(line["level"], "INFO", "{line}");
+            line["deleted"].as_u64().expect("the count")
+        })
+        .sum();
+    assert_eq!(swept, 3);
+
+    // The same message_id after its message expired: stored again, as new.
+    let again = sent("a1", "+333", "2025-01-16T10:00:00Z", "alpha again");
+    post_ok(&app, std::slice::from_ref(&again)).await;
+    assert_eq!(metric(&app, CREATED).await, 4.0);
+    let page = app.messages("q=alpha").await;
+    assert_eq!(
+        (page["total"].clone(), page["data"].clone()),
+        (json!(1), json!([again]))
+    );
+}
+
+#[tokio::test]
+async fn messages_expire_by_when_they_were_stored_and_the_newer_ones_stay_exact() {
+    let app = TestApp::spawn_with(&[("RETENTION", "8s")]).await;
+    post_ok(
+        &app,
+        &[
+            sent("old1", "+111", "2025-01-01T10:00:00Z", "old order"),
+            sent("old2", "+111", "2025-03-01T10:00:00Z", "old order"),
+            sent("old3", "+111", "2025-03-02T10:00:00Z", "old"),
+            sent("old4", "+444", "2025-03-03T10:00:00Z", "old order"),
+        ],
+    )
+    .await;
+    // A second generation, stored well after the first; older by `ts`, so order by
+    // `ts` and order of storing differ.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    post_ok(
+        &app,
+        &[
+            sent("new1", "+111", "2025-02-01T10:00:00Z", "new order"),
+            sent("new2", "+333", "2025-02-02T10:00:00Z", "new"),
+            sent("new3", "+333", "2025-02-03T10:00:00Z", "new"),
+        ],
+    )
+    .await;
+    assert_eq!(app.stats().await["total_messages"], 7);
+
+    let stats = wait_for_total(&app, 3).await;
+    assert_eq!(
+        stats,
+        json!({"total_messages": 3, "senders_count": 2,
+               "messages_per_sender": [{"from": "+333", "count": 2}, {"from": "+111", "count": 1}],
+               "first_message_ts": "2025-02-01T10:00:00Z",
+               "last_message_ts": "2025-02-03T10:00:00Z"})
+    );
+    let page = app.messages("").await;
+    assert_eq!(
+        (page["total"].clone(), message_ids(&page)),
+        (
+            json!(3),
+            ["new1", "new2", "new3"].map(String::from).to_vec()
+        )
+    );
+    let expected: [(&str, u64, &[&str]); 4] = [
+        ("q=order", 1, &["new1"]),
+        ("q=OR", 1, &["new1"]),
+        ("from=%2B111", 1, &["new1"]),
+        ("since=2025-02-02T00:00:00Z", 2, &["new2", "new3"]),
+    ];
+    for (query, total, ids) in expected {
+        let page = app.messages(query).await;
+        assert_eq!(
+            (page["total"].as_u64(), message_ids(&page)),
+            (Some(total), ids.iter().map(|id| id.to_string()).collect()),
+            "{query}"
+        );
+    }
+    assert_eq!(metric(&app, DELETED).await, 4.0);
+}
+
+/// Webhooks keep arriving while the sweep deletes: each acknowledged message is there
+/// right after its answer, and in the end every one was deleted exactly once.
+#[tokio::test]
+async fn ingest_and_expiry_at_once_lose_nothing_acknowledged_that_did_not_expire() {
+    let app = TestApp::spawn_with(&[("RETENTION", "2s")]).await;
+    let mut acknowledged = 0;
+    let started = Instant::now();
+    let mut wave = 0;
+    while started.elapsed() < Duration::from_secs(5) {
+        let ids: Vec<String> = (0..40).map(|n| format!("w{wave}-{n}")).collect();
+        let bodies: Vec<Value> = ids.iter().map(|id| message(id)).collect();
+        post_ok(&app, &bodies).await;
+        acknowledged += ids.len();
+        let mut database = app.database.connect().await;
+        let stored = database.message_ids().await;
+        database.close().await;
+        for id in &ids {
+            assert!(
+                stored.contains(id),
+                "{id} was acknowledged but is not stored"
+            );
+        }
+        wave += 1;
+    }
+    wait_for_total(&app, 0).await;
+    assert_eq!(metric(&app, CREATED).await, acknowledged as f64);
+    assert_eq!(metric(&app, DELETED).await, acknowledged as f64);
+    let mut database = app.database.connect().await;
+    assert_eq!(database.count_messages().await, 0);
+    database.close().await;
+}
+
+#[tokio::test]
+async fn a_retention_that_is_not_a_positive_duration_stops_startup() {
+    for bad in ["0s", "-5m", "forever", "10", "5 parsecs"] {
+        let (status, stdout, stderr) = run_to_exit(&[
+            ("WEBHOOK_SECRET", SECRET),
+            ("DATABASE_URL", "sqlite::memory:"),
+            ("PORT", "0"),
+            ("RETENTION", bad),
+        ])
+        .await;
+        assert!(!status.success(), "{bad:?}: {status}");
+        let error = stdout.iter().find(|line| line["level"] == "ERROR");
+        let error = error.unwrap_or_else(|| panic!("{bad:?}: no ERROR line in {stdout:?}"));
+        assert_eq!(error["variable"], "RETENTION", "{error}");
+        assert!(stdout.iter().all(|line| line["message"] != "listening"));
+        assert_eq!(stderr, Vec::<String>::new());
+    }
+}
+
+/// A database made before the schema was squashed into one migration records
+/// migrations this version does not have: it is refused, untouched, with what to do.
+#[tokio::test]
+async fn a_database_of_a_development_version_is_refused_with_what_to_do() {
+    let database = TestDatabase::fresh().await;
+    if !database.is_postgres() {
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(database.sqlite_path())
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+    }
+    let mut connection = database.connect().await;
+    connection
+        .execute(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, success BOOLEAN NOT NULL); \
+             INSERT INTO _sqlx_migrations VALUES (20250115000010, TRUE)",
+        )
+        .await;
+    let url = database.url();
+    let (status, stdout, stderr) = run_to_exit(&[
+        ("WEBHOOK_SECRET", SECRET),
+        ("DATABASE_URL", &url),
+        ("PORT", "0"),
+    ])
+    .await;
+    assert!(!status.success(), "{status}");
+    assert_eq!(stderr, Vec::<String>::new());
+    let error = stdout.iter().find(|line| line["level"] == "ERROR");
+    let error = error.unwrap_or_else(|| panic!("no ERROR line in {stdout:?}"))["error"]
+        .as_str()
+        .expect("the error")
+        .to_owned();
+    for words in ["development version", "20250115000010", "DATABASE_URL"] {
+        assert!(error.contains(words), "{error}");
+    }
+    let tables: (i64,) = connection
+        .fetch_one("SELECT COUNT(*) FROM _sqlx_migrations")
+        .await;
+    assert_eq!(tables, (1,), "nothing was migrated");
+    connection.close().await;
+}
