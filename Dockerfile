@@ -7,6 +7,8 @@ COPY Cargo.toml Cargo.lock build.rs ./
 COPY .cargo ./.cargo
 COPY src ./src
 COPY migrations ./migrations
+# Cargo.toml names the signature benchmark, so its file must be there to read it.
+COPY benches ./benches
 RUN cargo build --release --locked --bin webhook-inbox \
     && mkdir /data
 
