@@ -25,14 +25,14 @@ async fn start_body(app: &TestApp, length: usize, sent: usize) -> TcpStream {
     stream
 }
 
-/// Reads the answer on `stream` and returns its status.
-async fn status_of(mut stream: TcpStream) -> u16 {
+/// Reads the answer on `stream` and returns its status; `None` when the connection
+/// closed without one reaching us. A body refused before it was read is answered and
+/// the connection closed with the rest of the body unread, so the kernel may reset it
+/// and drop the answer on its way.
+async fn status_of(mut stream: TcpStream) -> Option<u16> {
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.expect("answer");
-    std::str::from_utf8(&answer[9..12])
-        .unwrap()
-        .parse()
-        .unwrap()
+    let _ = stream.read_to_end(&mut answer).await;
+    std::str::from_utf8(answer.get(9..12)?).ok()?.parse().ok()
 }
 
 fn peak_rss_mib(pid: u32) -> f64 {
@@ -77,7 +77,7 @@ async fn a_body_that_finds_the_budget_full_is_refused_with_503_before_it_is_read
     // The slow body finishes and gives its share back: the retry is stored.
     let mut slow = slow;
     slow.write_all(&[b' '; 990]).await.unwrap();
-    assert_eq!(status_of(slow).await, 401);
+    assert_eq!(status_of(slow).await, Some(401));
     json_ok(app.post_webhook_raw(body.clone(), Some(&sign(&body))).await).await;
     assert_eq!(app.stats().await["total_messages"], 1);
     assert!(app
@@ -154,13 +154,14 @@ async fn a_thousand_large_unsigned_bodies_leave_memory_bounded_and_the_service_a
     };
     let (statuses, stored) = tokio::join!(attack, probes);
 
+    // Read and refused as unsigned, refused before reading by the budget, or closed
+    // with the 503 lost to the reset; never anything else.
+    let expected = [Some(401), Some(503), None];
+    let unexpected: Vec<_> = statuses.iter().filter(|s| !expected.contains(s)).collect();
+    assert!(unexpected.is_empty(), "unexpected answers: {unexpected:?}");
     assert!(
-        statuses.iter().all(|status| [401, 503].contains(status)),
-        "unexpected answers: {:?}",
-        statuses
-            .iter()
-            .filter(|s| ![401, 503].contains(*s))
-            .collect::<Vec<_>>()
+        statuses.contains(&Some(401)),
+        "no body was read and refused"
     );
     assert!(
         stored > 0,
