@@ -48,18 +48,5 @@ until curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; do
     kill -0 $server 2>/dev/null || { cat "$log" >&2; exit 1; }
     sleep 0.1
 done
-# As in bench-queries.sh: let the server merge the seed's last rows into the sender
-# order before measuring (skipped when the schema has no such table).
-python3 - "$database" <<'PY'
-import sqlite3, sys, time
-connection = sqlite3.connect(sys.argv[1])
-query = "SELECT (SELECT COALESCE(MAX(seq), 0) FROM messages) - merged_seq FROM sender_order"
-try:
-    started = time.monotonic()
-    while connection.execute(query).fetchone()[0] > 0 and time.monotonic() - started < 120:
-        time.sleep(0.1)
-except sqlite3.Error:
-    pass
-PY
 echo "machine: $(nproc) cores; $(chromium --version 2>/dev/null | head -n 1); database: $messages messages, $(du -m "$database" | cut -f1) MiB"
 target/release/examples/consolebench --url "http://127.0.0.1:$port/" --webdriver "$WEBDRIVER_URL" --runs "$runs"
