@@ -8,6 +8,7 @@ mod cursor;
 mod postgres;
 mod query;
 mod retention;
+mod search_totals;
 mod sqlite;
 mod wal_sync;
 mod writer;

@@ -265,3 +265,71 @@ async fn a_database_of_a_development_version_is_refused_with_what_to_do() {
     assert_eq!(tables, (1,), "nothing was migrated");
     connection.close().await;
 }
+
+/// A search asked again is answered from totals remembered per block of stored rows
+/// (4,096 to a block): they must follow rows stored into a block since, and blocks
+/// whose rows expired, to the exact total and page.
+#[tokio::test]
+async fn a_search_asked_again_follows_new_and_expired_rows_across_blocks() {
+    let app = TestApp::spawn_with(&[("RETENTION", "8s")]).await;
+    let generation = |name: &str, count: usize| -> Vec<(String, String, String)> {
+        (0..count)
+            .map(|n| {
+                let text = match (n % 3, n % 500) {
+                    (_, 0) => "a rare zq",
+                    (0, _) => "Alpha",
+                    _ => "beta",
+                };
+                // Newer rows carry older timestamps: `ts` order is not storing order.
+                let ts = format!("2025-01-01T{:02}:{:02}:00Z", 23 - n / 300 % 24, n % 60);
+                (format!("{name}{n:05}"), ts, text.to_owned())
+            })
+            .collect()
+    };
+    let store = |rows: Vec<(String, String, String)>| {
+        let app = &app;
+        async move {
+            for chunk in rows.chunks(200) {
+                let bodies: Vec<Value> = chunk
+                    .iter()
+                    .map(|(id, ts, text)| sent(id, "+111", ts, text))
+                    .collect();
+                post_ok(app, &bodies).await;
+            }
+        }
+    };
+    // Each search twice (counted, then remembered), against the rows `kept`.
+    let check = |kept: Vec<(String, String, String)>| {
+        let app = &app;
+        async move {
+            for (q, needle) in [
+                ("alpha", "alpha"),
+                ("LPH", "lph"),
+                ("zq", "zq"),
+                ("ta", "ta"),
+            ] {
+                let mut expected: Vec<&(String, String, String)> = kept
+                    .iter()
+                    .filter(|(_, _, text)| text.to_lowercase().contains(needle))
+                    .collect();
+                expected.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+                let first: Vec<String> = expected.iter().take(50).map(|m| m.0.clone()).collect();
+                for _ in 0..2 {
+                    let page = app.messages(&format!("q={q}")).await;
+                    assert_eq!(page["total"].as_u64(), Some(expected.len() as u64), "{q}");
+                    assert_eq!(message_ids(&page), first, "{q}");
+                }
+            }
+        }
+    };
+    let older = generation("old", 4_200);
+    store(older.clone()).await;
+    check(older.clone()).await;
+    // Stored well after the first generation, into the block it ended in.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let newer = generation("new", 600);
+    store(newer.clone()).await;
+    check([older, newer.clone()].concat()).await;
+    wait_for_total(&app, newer.len() as u64).await;
+    check(newer).await;
+}

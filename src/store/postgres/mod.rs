@@ -5,6 +5,7 @@
 
 mod batch;
 mod reads;
+mod search;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -32,6 +33,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The read side: a pool of connections, each read in one snapshot.
 pub(super) struct PgReader {
     pool: PgPool,
+    /// Totals of `q` searches, remembered between requests.
+    searches: super::search_totals::SearchTotals<Vec<i64>>,
 }
 
 /// Connects, applies migrations and starts the writer.
@@ -73,7 +76,10 @@ pub(super) async fn open(
     // default): nothing is left to sync before answering.
     let committer = PgCommitter { pool: write_pool };
     let writer = WriteQueue::start(committer, Durability::AtCommit, options, metrics)?;
-    let reader = PgReader { pool: read_pool };
+    let reader = PgReader {
+        pool: read_pool,
+        searches: Default::default(),
+    };
     Ok((reader, writer))
 }
 

@@ -1,15 +1,21 @@
 //! The read side on PostgreSQL: `/messages` pages and `/stats`, each from one
 //! snapshot, with totals from the aggregates where they answer exactly.
 
+use std::sync::Arc;
+
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
-use super::{searchable, PgReader};
+use super::{search, searchable, PgReader};
 use crate::message::StoredMessage;
 use crate::store::query::{
     page_conditions, page_order, select_page, split_page, Conditions, PAGE_COLUMNS, TIME_SPAN,
     TOP_SENDER_COUNTS,
 };
+use crate::store::search_totals::SearchTotals;
 use crate::store::{non_negative, Cursor, MessageFilter, Page, PageStart, Stats, StoreError};
+
+/// How many messages are stored: the sum of the totals' shards.
+const MESSAGE_COUNT: &str = "SELECT COALESCE(SUM(messages), 0)::BIGINT FROM message_totals";
 
 type MessageRow = (Vec<u8>, String, String, String, Option<Vec<u8>>, String);
 
@@ -27,13 +33,15 @@ impl PgReader {
         // drops this future halfway: the connection goes back to the pool clean.
         let mut snapshot = self.pool.begin().await?;
         sqlx::query(SNAPSHOT).execute(&mut *snapshot).await?;
-        let (total, rows_in_range) = count(&mut snapshot, filter).await?;
+        let (total, rows_in_range, matches) = count(&mut snapshot, filter, &self.searches).await?;
         // Count and page see one snapshot: past the last match there is no row to find.
         let (data, next) = if start.is_past_the_last(total) {
             (Vec::new(), None)
         } else {
-            let counts = (total, rows_in_range);
-            let plan = TextPlan::for_page(filter, limit, start, counts);
+            let plan = match matches {
+                Some(seqs) => TextPlan::Rows(seqs),
+                None => TextPlan::for_page(filter, limit, start, (total, rows_in_range)),
+            };
             page(&mut snapshot, filter, limit, start, &plan).await?
         };
         snapshot.rollback().await?;
@@ -75,7 +83,15 @@ enum TextPlan {
     /// `LIKE`, which the trigram index serves: a page takes every match from the index
     /// first, then sorts them.
     Candidates,
+    /// Exactly these rows (seqs) match, among every row of the snapshot: a `q` without
+    /// a trigram and with few matches, whose seqs its remembered total kept. A page
+    /// looks each up and sorts them.
+    Rows(Arc<Vec<i64>>),
 }
+
+/// A `q` whose matches were kept reads its pages from them when there are at most
+/// this many.
+const MOST_ROWS: usize = 2_000;
 
 /// Rows a walk may test for one page before the trigram index is worth consulting. A
 /// walk in `ts` order reads rows stored near each other; one in a sender's order reads
@@ -131,7 +147,7 @@ impl TextPlan {
 
 /// Whether the trigram index can narrow down `q`: `pg_trgm` takes trigrams from runs
 /// of letters and digits only.
-fn has_trigram(q: &str) -> bool {
+pub(super) fn has_trigram(q: &str) -> bool {
     let mut run = 0;
     searchable(q).chars().any(|character| {
         run = if character.is_alphanumeric() {
@@ -149,18 +165,26 @@ fn has_trigram(q: &str) -> bool {
 async fn count(
     connection: &mut PgConnection,
     filter: &MessageFilter,
-) -> Result<(u64, u64), StoreError> {
+    searches: &SearchTotals<Vec<i64>>,
+) -> Result<(u64, u64, Option<Arc<Vec<i64>>>), StoreError> {
     let (from, since) = (filter.from.as_deref(), filter.since.as_ref());
     if let (Some(_), Some(_), None) = (from, since, &filter.q) {
         // No aggregate answers, and without `q` the range is the matches themselves.
         let total = count_rows(connection, filter, &TextPlan::Walk).await?;
-        return Ok((total, total));
+        return Ok((total, total, None));
     }
     let rows_in_range = match (from, since) {
         (None, None) => {
-            sqlx::query_scalar("SELECT COALESCE(SUM(messages), 0)::BIGINT FROM message_totals")
+            let all = sqlx::query_scalar(MESSAGE_COUNT)
                 .fetch_optional(&mut *connection)
-                .await?
+                .await?;
+            if let Some(q) = filter.q.as_deref() {
+                let total = search::count(connection, q, has_trigram(q), searches).await?;
+                let matches = total.seqs.filter(|seqs| seqs.len() <= MOST_ROWS);
+                let rows_in_range = non_negative(all.unwrap_or(0));
+                return Ok((total.count, rows_in_range, matches.map(Arc::new)));
+            }
+            all
         }
         (Some(from), _) => {
             sqlx::query_scalar("SELECT count FROM sender_counts WHERE from_msisdn = $1")
@@ -189,7 +213,7 @@ async fn count(
         None => rows_in_range,
         Some(q) => count_rows(connection, filter, &TextPlan::for_count(q, rows_in_range)).await?,
     };
-    Ok((total, rows_in_range))
+    Ok((total, rows_in_range, None))
 }
 
 /// Counts the rows matching `filter` one by one, testing `q` as `plan` says.
@@ -218,7 +242,7 @@ async fn page(
     };
     let mut select = match plan {
         TextPlan::Walk => select_page(filter, limit, start, text_condition, id_bytes),
-        TextPlan::Candidates => {
+        TextPlan::Candidates | TextPlan::Rows(_) => {
             // Materialized: every match first (no order, no limit, so the planner has
             // no reason to walk an ordering index), then the page of them.
             let mut select = QueryBuilder::new(format!(
@@ -265,12 +289,13 @@ fn text_condition(query: &mut QueryBuilder<'_, Postgres>, q: &str, plan: &TextPl
             .push("text_folded LIKE ")
             .push_bind(like_pattern(q))
             .push(" ESCAPE '\\'"),
+        TextPlan::Rows(seqs) => query.push("seq = ANY(").push_bind(seqs.to_vec()).push(")"),
     };
 }
 
 /// `%q%` with `q` folded as the stored text is, and `\`, `%` and `_` escaped, so every
 /// character of `q` matches only itself.
-fn like_pattern(q: &str) -> String {
+pub(super) fn like_pattern(q: &str) -> String {
     let mut pattern = String::from("%");
     for character in searchable(q).chars() {
         if matches!(character, '\\' | '%' | '_') {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::reads::{conditions, MESSAGE_COUNT};
-use super::search_totals::SearchTotals;
+use crate::store::search_totals::{kept_seqs, Counted, SearchTotals, Total};
 use crate::store::{fold_case, non_negative, MessageFilter, PageStart, StoreError};
 
 /// The trigram index serves substrings of at least this many characters; shorter
@@ -65,7 +65,7 @@ const MOST_ROWS: usize = 2_000;
 pub(super) async fn count(
     connection: &mut SqliteConnection,
     filter: &MessageFilter,
-    searches: &SearchTotals,
+    searches: &SearchTotals<i64>,
 ) -> Result<(u64, TextSearch), StoreError> {
     let indexed_q = filter
         .q
@@ -73,7 +73,7 @@ pub(super) async fn count(
         .filter(|q| filter.from.is_none() && uses_trigram_index(q));
     if let (None, None, Some(q)) = (&filter.from, &filter.since, filter.q.as_deref()) {
         let indexed = indexed_q.is_some();
-        let total = searches.count(connection, q, indexed).await?;
+        let total = count_q(connection, q, indexed, searches).await?;
         let text = match (indexed, total.seqs) {
             (true, _) => TextSearch::Index {
                 rows_in_range: count_all(connection).await?,
@@ -104,6 +104,64 @@ pub(super) async fn count(
         _ => count_rows(connection, filter, &TextSearch::Scan).await?,
     };
     Ok((total, TextSearch::Scan))
+}
+
+/// The matches of `q` among all rows: remembered per block of seqs, counted again in
+/// the blocks whose `changes` moved (the stamp of a block in `seq_blocks`).
+async fn count_q(
+    connection: &mut SqliteConnection,
+    q: &str,
+    indexed: bool,
+    searches: &SearchTotals<i64>,
+) -> Result<Total, StoreError> {
+    let blocks = sqlx::query_as("SELECT block, changes FROM seq_blocks")
+        .fetch_all(&mut *connection)
+        .await?;
+    let search = searches.start(q, indexed, blocks);
+    let mut fresh = Counted::new();
+    for block in search.to_count() {
+        fresh.extend(count_blocks(&mut *connection, q, indexed, block).await?);
+    }
+    Ok(searches.finish(search, fresh))
+}
+
+/// Per block with matches (all blocks, or only `block`): how many, and their seqs if
+/// few (at most 32, for a short `q`). One query: each returned row is one more
+/// hand-off from SQLite's thread.
+async fn count_blocks(
+    connection: &mut SqliteConnection,
+    q: &str,
+    indexed: bool,
+    block: Option<i64>,
+) -> Result<Counted, StoreError> {
+    // Only a short `q` reads its pages from kept matches: a longer one has the index.
+    let (seq, from, test, kept) = match indexed {
+        true => ("rowid", "messages_text", "messages_text MATCH ?1", "NULL"),
+        false => (
+            "seq",
+            "messages",
+            "instr(text_folded, ?1) > 0",
+            "CASE WHEN COUNT(*) <= 32 THEN json_group_array(seq) END",
+        ),
+    };
+    let within = match block {
+        Some(_) => format!(" AND {seq} >= ?2 AND {seq} < ?3"),
+        None => String::new(),
+    };
+    let sql =
+        format!("SELECT {seq} >> 12, COUNT(*), {kept} FROM {from} WHERE {test}{within} GROUP BY 1");
+    let needle = match indexed {
+        true => phrase(q),
+        false => fold_case(q),
+    };
+    let mut query = sqlx::query_as(&sql).bind(needle);
+    if let Some(block) = block {
+        query = query.bind(block << 12).bind((block + 1) << 12);
+    }
+    let rows: Vec<(i64, i64, Option<String>)> = query.fetch_all(connection).await?;
+    rows.into_iter()
+        .map(|(block, count, seqs)| Ok((block, (non_negative(count), kept_seqs(seqs)?))))
+        .collect()
 }
 
 async fn count_all(connection: &mut SqliteConnection) -> Result<u64, StoreError> {

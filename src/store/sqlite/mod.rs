@@ -6,7 +6,6 @@ mod count;
 mod reads;
 #[cfg(test)]
 mod search_properties;
-mod search_totals;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -68,7 +67,7 @@ fn write_connect_options(path: &Path) -> SqliteConnectOptions {
 pub(super) struct SqliteReader {
     pub(super) pool: SqlitePool,
     /// Totals of `q` searches, remembered between requests.
-    searches: search_totals::SearchTotals,
+    searches: super::search_totals::SearchTotals<i64>,
 }
 
 /// Opens (creating if missing) the database in `file`, or in memory for `None`, applies
