@@ -135,6 +135,31 @@ impl<S: Eq> Search<S> {
     }
 }
 
+/// A new `q` is counted in every block from the seqs of its matches when there are
+/// at most this many (they are read first, up to one more); a page reads from kept
+/// matches only up to this many in all.
+pub(super) const FEW_MATCHES: usize = 2_000;
+
+/// Blocks keep the seqs of their matches when they have at most this many.
+pub(super) const KEPT_PER_BLOCK: usize = 32;
+
+/// The count per block of matches whose seqs are `seqs`, with the seqs of each block
+/// that has few when `keep`.
+pub(super) fn from_seqs(seqs: Vec<i64>, keep: bool) -> Counted {
+    let mut blocks: HashMap<i64, Vec<i64>> = HashMap::new();
+    for seq in seqs {
+        blocks.entry(seq >> 12).or_default().push(seq);
+    }
+    blocks
+        .into_iter()
+        .map(|(block, seqs)| {
+            let count = seqs.len() as u64;
+            let kept = keep && seqs.len() <= KEPT_PER_BLOCK;
+            (block, (count, kept.then(|| Arc::new(seqs))))
+        })
+        .collect()
+}
+
 /// Seqs kept as a JSON array by the database (`json_group_array`, `json_agg`).
 pub(super) fn kept_seqs(seqs: Option<String>) -> Result<Option<Arc<Vec<i64>>>, StoreError> {
     seqs.map(|seqs| serde_json::from_str(&seqs).map(Arc::new))

@@ -11,7 +11,7 @@ use crate::store::query::{
     page_conditions, page_order, select_page, split_page, Conditions, PAGE_COLUMNS, TIME_SPAN,
     TOP_SENDER_COUNTS,
 };
-use crate::store::search_totals::SearchTotals;
+use crate::store::search_totals::{SearchTotals, FEW_MATCHES};
 use crate::store::{non_negative, Cursor, MessageFilter, Page, PageStart, Stats, StoreError};
 
 /// How many messages are stored: the sum of the totals' shards.
@@ -88,10 +88,6 @@ enum TextPlan {
     /// looks each up and sorts them.
     Rows(Arc<Vec<i64>>),
 }
-
-/// A `q` whose matches were kept reads its pages from them when there are at most
-/// this many.
-const MOST_ROWS: usize = 2_000;
 
 /// Rows a walk may test for one page before the trigram index is worth consulting. A
 /// walk in `ts` order reads rows stored near each other; one in a sender's order reads
@@ -180,7 +176,7 @@ async fn count(
                 .await?;
             if let Some(q) = filter.q.as_deref() {
                 let total = search::count(connection, q, has_trigram(q), searches).await?;
-                let matches = total.seqs.filter(|seqs| seqs.len() <= MOST_ROWS);
+                let matches = total.seqs.filter(|seqs| seqs.len() <= FEW_MATCHES);
                 let rows_in_range = non_negative(all.unwrap_or(0));
                 return Ok((total.count, rows_in_range, matches.map(Arc::new)));
             }

@@ -1,14 +1,13 @@
 //! The remembered totals of `q`-only searches on PostgreSQL: stamps per block from
 //! `seq_blocks`, and the counting of matches per block (see `store::search_totals`).
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use sqlx::PgConnection;
 
 use super::reads::like_pattern;
 use super::searchable;
-use crate::store::search_totals::{kept_seqs, Counted, SearchTotals, Total};
+use crate::store::search_totals::{
+    from_seqs, kept_seqs, Counted, SearchTotals, Total, FEW_MATCHES,
+};
 use crate::store::{non_negative, StoreError};
 
 /// The matches of `q` among all rows of the snapshot: remembered per block, counted
@@ -63,13 +62,6 @@ async fn count_blocks(
         .collect()
 }
 
-/// Every block at once is counted from at most this many matches when there are no
-/// more; a page reads from kept matches only up to `MOST_ROWS` in all.
-const FEW_MATCHES: usize = 2_000;
-
-/// Blocks keep their matches when they have at most this many.
-const KEPT_PER_BLOCK: usize = 32;
-
 /// Parallel workers cost the planner nothing, until the transaction ends or
 /// `PARALLEL_AT_COST`.
 const PARALLEL_FOR_FREE: &str = "SELECT set_config(name, '0', true) FROM pg_settings \
@@ -110,18 +102,7 @@ async fn count_every_block(
         .execute(&mut *connection)
         .await?;
     if few.len() <= FEW_MATCHES {
-        let mut blocks: HashMap<i64, Vec<i64>> = HashMap::new();
-        for seq in few {
-            blocks.entry(seq >> 12).or_default().push(seq);
-        }
-        let keep = |seqs: &Vec<i64>| !indexed && seqs.len() <= KEPT_PER_BLOCK;
-        return Ok(blocks
-            .into_iter()
-            .map(|(block, seqs)| {
-                let count = seqs.len() as u64;
-                (block, (count, keep(&seqs).then(|| Arc::new(seqs))))
-            })
-            .collect());
+        return Ok(from_seqs(few, !indexed));
     }
     let counts: Vec<(i64, i64)> = sqlx::query_as(&format!(
         "SELECT seq >> 12, COUNT(*) FROM messages WHERE {test} GROUP BY 1"
