@@ -112,9 +112,15 @@ async fn count_q(
     indexed: bool,
     searches: &SearchTotals<i64>,
 ) -> Result<Total, StoreError> {
-    let blocks = sqlx::query_as("SELECT block, changes FROM seq_blocks")
-        .fetch_all(&mut *connection)
-        .await?;
+    // One row of JSON: every row returned is one more hand-off from SQLite's thread,
+    // and there are 2,442 blocks at 10,000,000 messages (a repeated `q` took 4.8 ms
+    // as rows).
+    let blocks: String =
+        sqlx::query_scalar("SELECT json_group_array(json_array(block, changes)) FROM seq_blocks")
+            .fetch_one(&mut *connection)
+            .await?;
+    let blocks: Vec<(i64, i64)> = serde_json::from_str(&blocks)
+        .map_err(|error| StoreError::Unavailable(error.to_string()))?;
     let search = searches.start(q, indexed, blocks);
     let mut fresh = Counted::new();
     for block in search.to_count() {
