@@ -47,16 +47,19 @@ CREATE TRIGGER seq_blocks_inserted AFTER INSERT ON messages
 REFERENCING NEW TABLE AS inserted
 FOR EACH STATEMENT EXECUTE FUNCTION seq_blocks_inserted();
 
--- Blocks wholly below the oldest row are forgotten. A block that gains a row again (a
--- replica's insert that took its seq long ago and commits late) comes back with a new
--- version: never one a reader remembers.
+-- Blocks wholly below the oldest row (or, with no row left, below the next seq) are
+-- forgotten. A block that gains a row again (a replica's insert that took its seq long
+-- ago and commits late) comes back with a new version: never one a reader remembers.
 CREATE FUNCTION seq_blocks_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM seq_blocks_changed(ARRAY(SELECT seq >> 12 FROM deleted));
     DELETE FROM seq_blocks
     WHERE (block, shard) IN (
         SELECT block, shard FROM seq_blocks
-        WHERE block < (SELECT MIN(seq) >> 12 FROM messages)
+        WHERE block < COALESCE(
+            (SELECT MIN(seq) FROM messages),
+            (SELECT last_value + 1 FROM messages_seq_seq)
+        ) >> 12
         ORDER BY block, shard
         FOR UPDATE
     );
