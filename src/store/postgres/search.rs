@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use super::reads::like_pattern;
 use super::searchable;
 use crate::store::search_totals::{
-    from_seqs, kept_seqs, Counted, SearchTotals, Total, FEW_MATCHES,
+    from_seqs, kept_seqs, Counted, SearchTotals, Total, FEW_MATCHES, KEPT_PER_BLOCK,
 };
 use crate::store::{non_negative, StoreError};
 
@@ -33,7 +33,7 @@ pub(super) async fn count(
 }
 
 /// Per block with matches (all blocks, or only `block`): how many, and their seqs if
-/// few (at most 32, for a `q` the trigram index cannot serve).
+/// few (at most `KEPT_PER_BLOCK`, for a `q` the trigram index cannot serve).
 async fn count_blocks(
     connection: &mut PgConnection,
     q: &str,
@@ -45,8 +45,8 @@ async fn count_blocks(
     };
     // One block is read through the seq index and tested row by row.
     let kept = match indexed {
-        true => "NULL",
-        false => "CASE WHEN COUNT(*) <= 32 THEN json_agg(seq)::TEXT END",
+        true => "NULL".to_owned(),
+        false => format!("CASE WHEN COUNT(*) <= {KEPT_PER_BLOCK} THEN json_agg(seq)::TEXT END"),
     };
     let rows: Vec<(i64, Option<String>)> = sqlx::query_as(&format!(
         "SELECT COUNT(*), {kept} FROM messages \

@@ -7,7 +7,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::reads::{conditions, MESSAGE_COUNT};
 use crate::store::search_totals::{
-    from_seqs, kept_seqs, Counted, SearchTotals, Total, FEW_MATCHES,
+    from_seqs, kept_seqs, Counted, SearchTotals, Total, FEW_MATCHES, KEPT_PER_BLOCK,
 };
 use crate::store::{fold_case, non_negative, MessageFilter, PageStart, StoreError};
 
@@ -130,7 +130,7 @@ async fn count_q(
 }
 
 /// Per block with matches (all blocks, or only `block`): how many, and their seqs if
-/// few (at most 32, for a short `q`). One query where it can: each returned row is one
+/// few (at most `KEPT_PER_BLOCK`, for a short `q`). One query where it can: each returned row is one
 /// more hand-off from SQLite's thread.
 async fn count_blocks(
     connection: &mut SqliteConnection,
@@ -140,12 +140,17 @@ async fn count_blocks(
 ) -> Result<Counted, StoreError> {
     // Only a short `q` reads its pages from kept matches: a longer one has the index.
     let (seq, from, test, kept) = match indexed {
-        true => ("rowid", "messages_text", "messages_text MATCH ?1", "NULL"),
+        true => (
+            "rowid",
+            "messages_text",
+            "messages_text MATCH ?1",
+            "NULL".to_owned(),
+        ),
         false => (
             "seq",
             "messages",
             "instr(text_folded, ?1) > 0",
-            "CASE WHEN COUNT(*) <= 32 THEN json_group_array(seq) END",
+            format!("CASE WHEN COUNT(*) <= {KEPT_PER_BLOCK} THEN json_group_array(seq) END"),
         ),
     };
     let needle = match indexed {
