@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/chromedriver.sh
+source scripts/bench-server.sh
 
 messages=${1:-1000000}
 runs=${RUNS:-10}
@@ -17,17 +18,7 @@ fi
 chromium_require
 cargo build --release --locked --bin webhook-inbox --example seed --example consolebench >&2
 
-database="target/bench/seed-$messages.db"
-if [ ! -f "$database" ]; then
-    mkdir -p target/bench
-    rm -f "$database.partial"*
-    target/release/examples/seed --database "$database.partial" --messages "$messages"
-    if [ -e "$database.partial-wal" ]; then
-        echo "the seed left $database.partial-wal: the database file alone is incomplete" >&2
-        exit 1
-    fi
-    mv "$database.partial" "$database"
-fi
+database=$(seeded_sqlite "$messages")
 
 log=$(mktemp)
 WEBHOOK_SECRET="bench-$RANDOM" HOST=127.0.0.1 PORT=0 LOG_LEVEL=INFO \
@@ -36,14 +27,7 @@ server=$!
 chromedriver_start
 trap 'kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -f "$log";
       kill "$CHROMEDRIVER_PID" 2>/dev/null || true' EXIT
-port=""
-for _ in $(seq 1 600); do
-    port=$(grep -o '"addr":"127.0.0.1:[0-9]*"' "$log" | grep -o '[0-9]*"$' | tr -d '"' || true)
-    [ -n "$port" ] && break
-    kill -0 $server 2>/dev/null || { cat "$log" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "the server did not start" >&2; exit 1; }
+port=$(listening_port "$log" "$server")
 until curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; do
     kill -0 $server 2>/dev/null || { cat "$log" >&2; exit 1; }
     sleep 0.1

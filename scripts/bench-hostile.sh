@@ -7,6 +7,7 @@
 # BIN=path/to/webhook-inbox measures another build (for a side-by-side comparison).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-server.sh
 
 connections=${1:-1000}
 rounds=${2:-3}
@@ -36,13 +37,7 @@ scenario() {
     env "${settings[@]}" HOST=127.0.0.1 PORT=0 DATABASE_URL="sqlite://$work/db/app.db" \
         "$bin" >"$work/server.log" 2>&1 &
     server=$!
-    port=""
-    for _ in $(seq 1 200); do
-        port=$(grep -o '"addr":"127.0.0.1:[0-9]*"' "$work/server.log" | grep -o '[0-9]*"$' | tr -d '"' || true)
-        [ -n "$port" ] && break
-        sleep 0.05
-    done
-    [ -n "$port" ] || { echo "the server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+    port=$(listening_port "$work/server.log" "$server")
     printf '\n== %s (%s)\n' "$name" "${settings[*]:-defaults}"
     target/release/examples/attack --url "http://127.0.0.1:$port" --pid "$server" "$@" || true
     stop_server

@@ -1,4 +1,4 @@
-# PostgreSQL helpers for the benchmarks; sourced by bench.sh and bench-queries.sh.
+# PostgreSQL helpers for the benchmarks, sourced by them.
 #
 # BENCH_POSTGRES_URL names the server (and a database on it to connect to for
 # administration); default postgres://postgres@127.0.0.1:5432/postgres. Its role must be

@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-postgres.sh
+source scripts/bench-server.sh
 
 messages=${1:-1000000}
 requests=${REQUESTS:-200}
@@ -50,19 +51,7 @@ if [ "$backend" = postgres ]; then
     url=$(pg_url "$name")
     size=$(pg_psql -c "SELECT pg_database_size('$name') / 1048576")
 else
-    database="target/bench/seed-$messages.db"
-    if [ ! -f "$database" ]; then
-        mkdir -p target/bench
-        rm -f "$database.partial"*
-        target/release/examples/seed --database "$database.partial" --messages "$messages"
-        # Closing the store folds the WAL into the database file and removes it; a WAL
-        # left beside the file would hold the newest messages, which the move would lose.
-        if [ -e "$database.partial-wal" ]; then
-            echo "the seed left $database.partial-wal: the database file alone is incomplete" >&2
-            exit 1
-        fi
-        mv "$database.partial" "$database"
-    fi
+    database=$(seeded_sqlite "$messages")
     url="sqlite://$database"
     size=$(du -m "$database" | cut -f1)
 fi
@@ -72,14 +61,7 @@ WEBHOOK_SECRET="bench-$RANDOM" HOST=127.0.0.1 PORT=0 LOG_LEVEL=INFO \
     DATABASE_URL="$url" target/release/webhook-inbox >"$log" 2>&1 &
 server=$!
 trap 'kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -f "$log"' EXIT
-port=""
-for _ in $(seq 1 600); do
-    port=$(grep -o '"addr":"127.0.0.1:[0-9]*"' "$log" | grep -o '[0-9]*"$' | tr -d '"' || true)
-    [ -n "$port" ] && break
-    kill -0 $server 2>/dev/null || { cat "$log" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "the server did not start" >&2; exit 1; }
+port=$(listening_port "$log" "$server")
 
 echo "machine: $(nproc) cores; backend: $backend; database: $messages messages, $size MiB; $requests requests per query"
 target/release/examples/querybench --url "http://127.0.0.1:$port" --requests "$requests"

@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-postgres.sh
+source scripts/bench-server.sh
 
 messages=${1:-10000000}
 rate=${RATE:-5000}
@@ -86,16 +87,7 @@ start_server() {
     HOST=127.0.0.1 PORT=0 DATABASE_URL="$url" RETENTION="$1" \
         target/release/webhook-inbox >"$work/server.log" 2>&1 &
     server=$!
-    port=""
-    for _ in $(seq 1 600); do
-        port=$(grep -o '"addr":"127.0.0.1:[0-9]*"' "$work/server.log" | grep -o '[0-9]*"$' | tr -d '"' || true)
-        [ -n "$port" ] && return 0
-        kill -0 "$server" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "the server did not start:" >&2
-    cat "$work/server.log" >&2
-    exit 1
+    port=$(listening_port "$work/server.log" "$server")
 }
 
 echo "machine: $(nproc) cores; backend: $backend; $messages messages, $half of them expired; $(size) MiB"

@@ -18,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-postgres.sh
+source scripts/bench-server.sh
 source scripts/thread-cpu.sh
 
 messages=${1:-200000}
@@ -83,23 +84,9 @@ start_servers() {
         servers+=($!)
     done
     for index in $(seq 1 "$replicas"); do
-        port=$(wait_for_port "$index")
+        port=$(listening_port "$work/server-$index.log" "${servers[$((index - 1))]}")
         ports+=("$port")
     done
-}
-
-# wait_for_port INDEX: the port server INDEX listens on, once it does.
-wait_for_port() {
-    local index=$1 port log="$work/server-$1.log"
-    for _ in $(seq 1 300); do
-        port=$(grep -o '"addr":"127.0.0.1:[0-9]*"' "$log" | grep -o '[0-9]*"$' | tr -d '"' || true)
-        [ -n "$port" ] && echo "$port" && return 0
-        kill -0 "${servers[$((index - 1))]}" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "server $index did not start:" >&2
-    cat "$log" >&2
-    exit 1
 }
 
 # Peak RSS of each server, comma-separated.
