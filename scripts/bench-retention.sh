@@ -126,8 +126,11 @@ latencies.sort()
 pick = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))]
 print(f"deleted: {done - first} in {took:.1f} s after the first poll ({first} before): "
       f"{(done - first) / took:,.0f} messages/s")
-print(f"/stats during the sweep: {len(latencies)} requests, p50 {pick(0.5):.2f} ms, "
-      f"p99 {pick(0.99):.2f} ms, max {latencies[-1]:.2f} ms")
+if latencies:
+    print(f"/stats during the sweep: {len(latencies)} requests, p50 {pick(0.5):.2f} ms, "
+          f"p99 {pick(0.99):.2f} ms, max {latencies[-1]:.2f} ms")
+else:
+    print("/stats during the sweep: none; the sweep was over before the first poll")
 PY
 wait "$loadgen" || true   # its exactly-once count cannot hold while messages expire
 echo "ingest during the sweep (and a little after):"
