@@ -11,15 +11,9 @@ cd "$(dirname "$0")/.."
 
 KUBERNETES_VERSION=${KUBERNETES_VERSION:-1.33.0}
 
-requirements=deploy/requirements.txt
+source scripts/python-venv.sh
 venv=target/deploy-venv
-stamp="$venv/.requirements"
-if ! cmp -s "$requirements" "$stamp"; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-    cp "$requirements" "$stamp"
-fi
+python_venv deploy/requirements.txt "$venv"
 
 mapfile -t manifests < <(find deploy/kubernetes -name '*.yaml' ! -name kustomization.yaml | sort)
 if [ "${#manifests[@]}" -eq 0 ]; then

@@ -6,15 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-requirements=tests/contract/requirements.txt
+source scripts/python-venv.sh
 venv=target/contract-venv
-stamp="$venv/.requirements"
-if ! cmp -s "$requirements" "$stamp"; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-    cp "$requirements" "$stamp"
-fi
+python_venv tests/contract/requirements.txt "$venv"
 
 cargo build --release --locked --bin webhook-inbox
 
