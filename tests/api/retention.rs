@@ -267,11 +267,11 @@ async fn a_database_of_a_development_version_is_refused_with_what_to_do() {
 }
 
 /// A search asked again is answered from totals remembered per block of stored rows
-/// (4,096 to a block): they must follow rows stored into a block since, and blocks
-/// whose rows expired, to the exact total and page.
+/// (4,096 to a block): they must follow rows stored into a counted block since, and
+/// rows that expired from it, to the exact total and page.
 #[tokio::test]
 async fn a_search_asked_again_follows_new_and_expired_rows_across_blocks() {
-    let app = TestApp::spawn_with(&[("RETENTION", "8s")]).await;
+    // Newer rows carry older timestamps: `ts` order is not storing order.
     let generation = |name: &str, count: usize| -> Vec<(String, String, String)> {
         (0..count)
             .map(|n| {
@@ -280,56 +280,59 @@ async fn a_search_asked_again_follows_new_and_expired_rows_across_blocks() {
                     (0, _) => "Alpha",
                     _ => "beta",
                 };
-                // Newer rows carry older timestamps: `ts` order is not storing order.
                 let ts = format!("2025-01-01T{:02}:{:02}:00Z", 23 - n / 300 % 24, n % 60);
                 (format!("{name}{n:05}"), ts, text.to_owned())
             })
             .collect()
     };
-    let store = |rows: Vec<(String, String, String)>| {
-        let app = &app;
-        async move {
-            for chunk in rows.chunks(200) {
-                let bodies: Vec<Value> = chunk
-                    .iter()
-                    .map(|(id, ts, text)| sent(id, "+111", ts, text))
-                    .collect();
-                post_ok(app, &bodies).await;
-            }
-        }
-    };
-    // Each search twice (counted, then remembered), against the rows `kept`.
-    let check = |kept: Vec<(String, String, String)>| {
-        let app = &app;
-        async move {
-            for (q, needle) in [
-                ("alpha", "alpha"),
-                ("LPH", "lph"),
-                ("zq", "zq"),
-                ("ta", "ta"),
-            ] {
-                let mut expected: Vec<&(String, String, String)> = kept
-                    .iter()
-                    .filter(|(_, _, text)| text.to_lowercase().contains(needle))
-                    .collect();
-                expected.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
-                let first: Vec<String> = expected.iter().take(50).map(|m| m.0.clone()).collect();
-                for _ in 0..2 {
-                    let page = app.messages(&format!("q={q}")).await;
-                    assert_eq!(page["total"].as_u64(), Some(expected.len() as u64), "{q}");
-                    assert_eq!(message_ids(&page), first, "{q}");
-                }
-            }
-        }
-    };
+    let app = TestApp::spawn_with(&[("RETENTION", "20s")]).await;
     let older = generation("old", 4_200);
-    store(older.clone()).await;
-    check(older.clone()).await;
-    // Stored well after the first generation, into the block it ended in.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    store(&app, &older).await;
+    let older_stored = Instant::now();
+    searched_twice(&app, &older).await;
+    // The newer rows go into the block the older ones ended in, after a gap that leaves
+    // a busy machine seconds to spare on both sides: searching both generations before
+    // the older expire, and searching the newer alone before they expire too.
+    tokio::time::sleep_until((older_stored + Duration::from_secs(8)).into()).await;
     let newer = generation("new", 600);
-    store(newer.clone()).await;
-    check([older, newer.clone()].concat()).await;
+    store(&app, &newer).await;
+    searched_twice(&app, &[older, newer.clone()].concat()).await;
+    // Now the first block has emptied, and the second has only lost rows since its
+    // matches were counted.
     wait_for_total(&app, newer.len() as u64).await;
-    check(newer).await;
+    searched_twice(&app, &newer).await;
+}
+
+/// Stores `rows` (`message_id`, `ts`, `text`), 200 webhooks at a time.
+async fn store(app: &TestApp, rows: &[(String, String, String)]) {
+    for chunk in rows.chunks(200) {
+        let bodies: Vec<Value> = chunk
+            .iter()
+            .map(|(id, ts, text)| sent(id, "+111", ts, text))
+            .collect();
+        post_ok(app, &bodies).await;
+    }
+}
+
+/// Each search twice (counted, then remembered): the total and first page must be
+/// those of the rows `kept`.
+async fn searched_twice(app: &TestApp, kept: &[(String, String, String)]) {
+    for (q, needle) in [
+        ("alpha", "alpha"),
+        ("LPH", "lph"),
+        ("zq", "zq"),
+        ("ta", "ta"),
+    ] {
+        let mut expected: Vec<&(String, String, String)> = kept
+            .iter()
+            .filter(|(_, _, text)| text.to_lowercase().contains(needle))
+            .collect();
+        expected.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+        let first: Vec<String> = expected.iter().take(50).map(|m| m.0.clone()).collect();
+        for _ in 0..2 {
+            let page = app.messages(&format!("q={q}")).await;
+            assert_eq!(page["total"].as_u64(), Some(expected.len() as u64), "{q}");
+            assert_eq!(message_ids(&page), first, "{q}");
+        }
+    }
 }
