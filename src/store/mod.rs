@@ -265,15 +265,15 @@ fn refuse_unknown_migrations(
 const APPLIED_VERSIONS: &str = "SELECT version FROM _sqlx_migrations";
 
 impl Stats {
-    /// `/stats` from the counters as the database returns them.
-    fn from_counts(
-        total_messages: i64,
-        senders_count: i64,
-        top: Vec<(String, i64)>,
-        first_message_ts: Option<String>,
-        last_message_ts: Option<String>,
-    ) -> Self {
-        Self {
+    /// `/stats` from the row of [`query::stats_query`].
+    fn from_row(row: query::StatsRow) -> Result<Self, StoreError> {
+        let (total_messages, senders_count, top, first_message_ts, last_message_ts) = row;
+        let top: Vec<(String, i64)> = match top {
+            Some(pairs) => serde_json::from_str(&pairs)
+                .map_err(|error| StoreError::Unavailable(format!("top senders: {error}")))?,
+            None => Vec::new(),
+        };
+        Ok(Self {
             total_messages: non_negative(total_messages),
             senders_count: non_negative(senders_count),
             messages_per_sender: top
@@ -285,7 +285,7 @@ impl Stats {
                 .collect(),
             first_message_ts,
             last_message_ts,
-        }
+        })
     }
 }
 

@@ -6,16 +6,26 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::{Cursor, MessageFilter, PageStart, StoredMessage};
 
-/// The `ts` of the first and the last message by instant (both NULL when empty), read
-/// from the `(ts_key, message_id)` index.
-pub(super) const TIME_SPAN: &str = "SELECT \
-    (SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1), \
-    (SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1)";
+/// `/stats` in one statement, so that it reads one snapshot in one round trip and
+/// without a transaction (which costs as many round trips again):
+/// - `totals`: the backend's count of messages and count of senders, two columns;
+/// - the top senders, the 10 largest counts with ties by `from` ascending (from an
+///   index of the counts), as a JSON array of `[from, count]` pairs that `json_pairs`
+///   (the backend's JSON aggregate over `from_msisdn` and `count`) builds;
+/// - the `ts` of the first and the last message by instant (NULL when there is none),
+///   from the `(ts_key, message_id)` index.
+pub(super) fn stats_query(totals: &str, json_pairs: &str) -> String {
+    format!(
+        "SELECT {totals}, \
+         (SELECT {json_pairs} FROM (SELECT from_msisdn, count FROM sender_counts \
+             ORDER BY count DESC, from_msisdn ASC LIMIT 10) AS top), \
+         (SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1), \
+         (SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1)"
+    )
+}
 
-/// The top senders of `/stats`: the 10 largest counts, ties by `from` ascending (from
-/// an index of the counts; SQLite keeps the ten in a table of their own instead).
-pub(super) const TOP_SENDER_COUNTS: &str = "SELECT from_msisdn, count FROM sender_counts \
-    ORDER BY count DESC, from_msisdn ASC LIMIT 10";
+/// The one row of [`stats_query`].
+pub(super) type StatsRow = (i64, i64, Option<String>, Option<String>, Option<String>);
 
 /// Appends `WHERE … AND …` to a query, one condition at a time.
 pub(super) struct Conditions<'q, 'b, DB: Database> {

@@ -1,21 +1,30 @@
 //! The read side on PostgreSQL: `/messages` pages and `/stats`, each from one
 //! snapshot, with totals from the aggregates where they answer exactly.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use super::{search, searchable, PgReader};
 use crate::message::StoredMessage;
 use crate::store::query::{
-    page_conditions, page_order, select_page, split_page, Conditions, PAGE_COLUMNS, TIME_SPAN,
-    TOP_SENDER_COUNTS,
+    page_conditions, page_order, select_page, split_page, stats_query, Conditions, PAGE_COLUMNS,
 };
 use crate::store::search_totals::{SearchTotals, FEW_MATCHES};
 use crate::store::{non_negative, Cursor, MessageFilter, Page, PageStart, Stats, StoreError};
 
 /// How many messages are stored: the sum of the totals' shards.
 const MESSAGE_COUNT: &str = "SELECT COALESCE(SUM(messages), 0)::BIGINT FROM message_totals";
+
+/// `/stats`: the totals' shards summed, and the top senders as `json_agg`.
+static STATS: LazyLock<String> = LazyLock::new(|| {
+    stats_query(
+        &format!(
+            "({MESSAGE_COUNT}), (SELECT COALESCE(SUM(senders), 0)::BIGINT FROM message_totals)"
+        ),
+        "json_agg(json_build_array(from_msisdn, count) ORDER BY count DESC, from_msisdn ASC)::TEXT",
+    )
+});
 
 type MessageRow = (Vec<u8>, String, String, String, Option<Vec<u8>>, String);
 
@@ -49,27 +58,8 @@ impl PgReader {
     }
 
     pub(super) async fn stats(&self) -> Result<Stats, StoreError> {
-        let mut snapshot = self.pool.begin().await?;
-        sqlx::query(SNAPSHOT).execute(&mut *snapshot).await?;
-        let (total_messages, senders_count): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(SUM(messages), 0)::BIGINT, COALESCE(SUM(senders), 0)::BIGINT \
-             FROM message_totals",
-        )
-        .fetch_one(&mut *snapshot)
-        .await?;
-        let top: Vec<(String, i64)> = sqlx::query_as(TOP_SENDER_COUNTS)
-            .fetch_all(&mut *snapshot)
-            .await?;
-        let (first_message_ts, last_message_ts): (Option<String>, Option<String>) =
-            sqlx::query_as(TIME_SPAN).fetch_one(&mut *snapshot).await?;
-        snapshot.rollback().await?;
-        Ok(Stats::from_counts(
-            total_messages,
-            senders_count,
-            top,
-            first_message_ts,
-            last_message_ts,
-        ))
+        let row = sqlx::query_as(&STATS).fetch_one(&self.pool).await?;
+        Stats::from_row(row)
     }
 }
 

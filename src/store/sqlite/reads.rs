@@ -1,30 +1,27 @@
 //! The read side: `/messages` pages and `/stats`, each from one consistent snapshot,
 //! each answered from an index or an aggregate rather than a scan where one can.
 
+use std::sync::LazyLock;
+
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::count::{count, phrase, TextSearch};
 use super::SqliteReader;
 use crate::message::StoredMessage;
-use crate::store::query::{select_page, split_page, Conditions, TIME_SPAN, TOP_SENDER_COUNTS};
+use crate::store::query::{select_page, split_page, stats_query, Conditions};
 use crate::store::{fold_case, Cursor, MessageFilter, Page, PageStart, Stats, StoreError};
 
 /// How many messages are stored: the sum of the counts per day, one row a day, kept
-/// by the transaction that inserts or deletes each message. A macro, so that `TOTALS`
-/// can embed the same query.
-macro_rules! message_count {
-    () => {
-        "SELECT COALESCE(SUM(count), 0) FROM messages_per_day"
-    };
-}
-pub(super) const MESSAGE_COUNT: &str = message_count!();
+/// by the transaction that inserts or deletes each message.
+pub(super) const MESSAGE_COUNT: &str = "SELECT COALESCE(SUM(count), 0) FROM messages_per_day";
 
-/// The count of messages and the count of senders, for `/stats`.
-pub(super) const TOTALS: &str = concat!(
-    "SELECT (",
-    message_count!(),
-    "), (SELECT senders FROM message_totals WHERE id = 1)"
-);
+/// `/stats`: the totals, and the top senders as `json_group_array`.
+static STATS: LazyLock<String> = LazyLock::new(|| {
+    stats_query(
+        &format!("({MESSAGE_COUNT}), (SELECT senders FROM message_totals WHERE id = 1)"),
+        "json_group_array(json_array(from_msisdn, count) ORDER BY count DESC, from_msisdn ASC)",
+    )
+});
 
 type MessageRow = (String, String, String, String, Option<String>, String);
 
@@ -53,22 +50,8 @@ impl SqliteReader {
 
     /// Totals, top senders and the time span, read from the aggregates.
     pub async fn stats(&self) -> Result<Stats, StoreError> {
-        let mut snapshot = self.pool.begin().await?;
-        let (total_messages, senders_count): (i64, i64) =
-            sqlx::query_as(TOTALS).fetch_one(&mut *snapshot).await?;
-        let top: Vec<(String, i64)> = sqlx::query_as(TOP_SENDER_COUNTS)
-            .fetch_all(&mut *snapshot)
-            .await?;
-        let (first_message_ts, last_message_ts): (Option<String>, Option<String>) =
-            sqlx::query_as(TIME_SPAN).fetch_one(&mut *snapshot).await?;
-        snapshot.rollback().await?;
-        Ok(Stats::from_counts(
-            total_messages,
-            senders_count,
-            top,
-            first_message_ts,
-            last_message_ts,
-        ))
+        let row = sqlx::query_as(&STATS).fetch_one(&self.pool).await?;
+        Stats::from_row(row)
     }
 }
 
