@@ -1,6 +1,7 @@
 //! What only the PostgreSQL backend does: reads that outlive their request are
 //! cancelled in the database too, and leave their connection clean; remembered `q`
-//! totals count what transactions open at the time committed later.
+//! totals count what transactions open at the time committed later; startup warns when
+//! expired messages' space would never be reused.
 //!
 //! PostgreSQL only: without `TEST_POSTGRES_URL` each test says it is skipped and passes.
 
@@ -133,4 +134,37 @@ async fn remembered_matches_of_a_short_q_take_the_rows_of_a_transaction_open_whe
     assert_eq!(found().await, (json!(3), ids(&["m1", "m2", "m3"])));
     let page = app.messages("q=ll&limit=1&offset=2").await;
     assert_eq!(message_ids(&page), ["m3"]);
+}
+
+/// Expired messages leave space that only vacuum makes reusable: with RETENTION,
+/// startup warns once when autovacuum is off for `messages`, and serves all the same.
+#[tokio::test]
+async fn with_retention_startup_warns_once_when_autovacuum_is_off_for_messages() {
+    let Some(server) = postgres_or_skip() else {
+        return;
+    };
+    let warnings = |app: &TestApp| {
+        let logs = app.logs();
+        let about = |line: &&serde_json::Value| {
+            line["level"] == "WARN"
+                && line["message"]
+                    .as_str()
+                    .is_some_and(|text| text.contains("autovacuum"))
+        };
+        logs.iter().filter(about).count()
+    };
+    let database = TestDatabase::postgres(&server).await;
+    let app = TestApp::spawn_on(database.clone(), &[]).await;
+    assert_eq!(warnings(&app), 0, "without RETENTION: {:?}", app.logs());
+    app.stop().await;
+    let mut connection = database.connect().await;
+    connection
+        .execute("ALTER TABLE messages SET (autovacuum_enabled = off)")
+        .await;
+    connection.close().await;
+
+    let app = TestApp::spawn_on(database, &[("RETENTION", "1h")]).await;
+    assert_eq!(warnings(&app), 1, "{:?}", app.logs());
+    json_ok(app.post_webhook(&message("m1")).await).await;
+    assert_eq!(app.stats().await["total_messages"], 1);
 }

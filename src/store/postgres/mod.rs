@@ -61,6 +61,9 @@ pub(super) async fn open(
         .unwrap_or_default();
     refuse_unknown_migrations(&applied, &MIGRATOR)?;
     MIGRATOR.run(&write_pool).await?;
+    if options.retention.is_some() {
+        warn_without_autovacuum(&write_pool).await?;
+    }
     let mut read_connect = connect;
     if let Some(timeout) = options.read_timeout {
         // A read outliving its request would keep the server busy for no one.
@@ -81,6 +84,28 @@ pub(super) async fn open(
         searches: Default::default(),
     };
     Ok((reader, writer))
+}
+
+/// PostgreSQL reuses the space of deleted rows once vacuum has cleared them: with
+/// RETENTION and without autovacuum on `messages`, the database grows for ever (by about
+/// the size of what expires), which startup says once.
+async fn warn_without_autovacuum(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let on: bool = sqlx::query_scalar(
+        "SELECT current_setting('autovacuum')::BOOLEAN AND COALESCE(( \
+             SELECT option_value::BOOLEAN FROM pg_class, pg_options_to_table(reloptions) \
+             WHERE pg_class.oid = 'messages'::REGCLASS AND option_name = 'autovacuum_enabled' \
+         ), TRUE)",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !on {
+        tracing::warn!(
+            "autovacuum is off for the messages table: the space of expired messages is \
+             never reused and the database keeps growing; turn autovacuum on, or run \
+             VACUUM messages regularly"
+        );
+    }
+    Ok(())
 }
 
 impl Backend for PgReader {
