@@ -7,7 +7,10 @@
 #      database's size every 10 s (SQLite: file + WAL; PostgreSQL: pg_database_size),
 #      which must stop growing once messages expire as fast as they arrive.
 # Usage: scripts/bench-retention.sh [MESSAGES]   (default 10000000)
-# BACKEND=sqlite|postgres; RATE=5000; STEADY_RETENTION=30s; STEADY_SECONDS=120.
+# BACKEND=sqlite|postgres; RATE=5000; STEADY_RETENTION=30s; STEADY_SECONDS=120;
+# BIN=path/to/webhook-inbox measures another build (for a side-by-side comparison).
+# On PostgreSQL the steady state's size levels off only with autovacuum on: the
+# script says which it is.
 # The seeded database is the one `make bench-queries` builds and reuses (copied here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +22,7 @@ rate=${RATE:-5000}
 steady_retention=${STEADY_RETENTION:-30s}
 steady_seconds=${STEADY_SECONDS:-120}
 backend=${BACKEND:-sqlite}
+bin=${BIN:-target/release/webhook-inbox}
 case $backend in
     sqlite | postgres) ;;
     *) echo "BACKEND must be sqlite or postgres, not '$backend'" >&2 && exit 2 ;;
@@ -62,6 +66,8 @@ if [ "$backend" = postgres ]; then
     pg_psql_on "$copy" -c "VACUUM (ANALYZE) messages" >/dev/null
     url=$(pg_url "$copy")
     size() { pg_psql -c "SELECT pg_database_size('$copy') / 1048576"; }
+    echo "autovacuum: $(pg_psql -c "SHOW autovacuum")"
+
 else
     seeded="target/bench/seed-$messages.db"
     if [ ! -f "$seeded" ]; then
@@ -85,7 +91,7 @@ fi
 # start_server RETENTION: the release server on the copy; sets $server and $port.
 start_server() {
     HOST=127.0.0.1 PORT=0 DATABASE_URL="$url" RETENTION="$1" \
-        target/release/webhook-inbox >"$work/server.log" 2>&1 &
+        "$bin" >"$work/server.log" 2>&1 &
     server=$!
     port=$(listening_port "$work/server.log" "$server")
 }
