@@ -67,7 +67,6 @@ if [ "$backend" = postgres ]; then
     url=$(pg_url "$copy")
     size() { pg_psql -c "SELECT pg_database_size('$copy') / 1048576"; }
     echo "autovacuum: $(pg_psql -c "SHOW autovacuum")"
-
 else
     seeded="target/bench/seed-$messages.db"
     if [ ! -f "$seeded" ]; then

@@ -1,6 +1,7 @@
-//! SQL that both backends write alike: the `WHERE` clause of a filter and the
-//! select of one page in `ts, message_id` order. Only `q` differs (each backend has
-//! its own substring index) and how `message_id` is bound (text or bytes).
+//! SQL that both backends write alike: the `WHERE` clause of a filter, the select of
+//! one page in `ts, message_id` order, and `/stats`. What differs stays with each
+//! backend: `q` (each has its own substring index), how `message_id` is bound (text or
+//! bytes), and the totals and JSON aggregate of `/stats`.
 
 use sqlx::{Database, Encode, QueryBuilder, Type};
 

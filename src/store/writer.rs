@@ -229,8 +229,8 @@ impl<C: Committer> Writer<C> {
             });
             // In this order: waiting webhooks go before a sweep that is due, which then
             // takes its turn after their batch. (Picked at random, a webhook could wait
-            // behind several batches of deletions in a row: ingest p99 92 ms against
-            // 20 ms during a sweep.)
+            // behind several batches of deletions in a row: ingest p99 during a sweep was
+            // 92 ms that way, 76 ms this way.)
             tokio::select! {
                 biased;
                 _ = &mut stop, if !stopping => {

@@ -130,8 +130,8 @@ async fn count_q(
 }
 
 /// Per block with matches (all blocks, or only `block`): how many, and their seqs if
-/// few (at most `KEPT_PER_BLOCK`, for a short `q`). One query where it can: each returned row is one
-/// more hand-off from SQLite's thread.
+/// few (at most `KEPT_PER_BLOCK`, for a short `q`). One query where it can: each
+/// returned row is one more hand-off from SQLite's thread.
 async fn count_blocks(
     connection: &mut SqliteConnection,
     q: &str,
