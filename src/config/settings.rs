@@ -16,6 +16,7 @@ pub struct Settings {
     /// also verifies Standard Webhooks signatures.
     #[arg(
         long,
+        global = true,
         env = "WEBHOOK_SECRET",
         hide_env_values = true,
         value_name = "SECRET"
@@ -24,6 +25,7 @@ pub struct Settings {
     /// Older secrets still accepted during a key rotation, separated by whitespace.
     #[arg(
         long,
+        global = true,
         env = "WEBHOOK_PREVIOUS_SECRETS",
         hide_env_values = true,
         value_name = "SECRETS"
@@ -33,6 +35,7 @@ pub struct Settings {
     /// seconds (1 to 86400).
     #[arg(
         long,
+        global = true,
         env = "WEBHOOK_TOLERANCE_SECS",
         hide_env_values = true,
         default_value = "300"
@@ -42,6 +45,7 @@ pub struct Settings {
     /// reads are open to anyone who reaches the port.
     #[arg(
         long,
+        global = true,
         env = "API_TOKENS",
         hide_env_values = true,
         value_name = "TOKENS"
@@ -51,6 +55,7 @@ pub struct Settings {
     /// or `postgres://…`.
     #[arg(
         long,
+        global = true,
         env = "DATABASE_URL",
         hide_env_values = true,
         default_value = "sqlite://data/app.db"
@@ -59,20 +64,34 @@ pub struct Settings {
     /// ERROR, WARN, INFO, DEBUG or TRACE, any case.
     #[arg(
         long,
+        global = true,
         env = "LOG_LEVEL",
         hide_env_values = true,
         default_value = "INFO"
     )]
     pub log_level: Option<String>,
     /// The address to listen on.
-    #[arg(long, env = "HOST", hide_env_values = true, default_value = "0.0.0.0")]
+    #[arg(
+        long,
+        global = true,
+        env = "HOST",
+        hide_env_values = true,
+        default_value = "0.0.0.0"
+    )]
     pub host: Option<String>,
     /// The port to listen on (0 picks a free one).
-    #[arg(long, env = "PORT", hide_env_values = true, default_value = "8000")]
+    #[arg(
+        long,
+        global = true,
+        env = "PORT",
+        hide_env_values = true,
+        default_value = "8000"
+    )]
     pub port: Option<String>,
     /// A webhook body larger than this many bytes is answered 413 (1 to 67108864).
     #[arg(
         long,
+        global = true,
         env = "MAX_BODY_BYTES",
         hide_env_values = true,
         default_value = "65536"
@@ -82,6 +101,7 @@ pub struct Settings {
     /// MAX_BODY_BYTES, at most 17179869184.
     #[arg(
         long,
+        global = true,
         env = "BODY_BUDGET_BYTES",
         hide_env_values = true,
         default_value = "67108864"
@@ -90,6 +110,7 @@ pub struct Settings {
     /// A request that takes longer is answered 408, in seconds (1 to 86400).
     #[arg(
         long,
+        global = true,
         env = "REQUEST_TIMEOUT_SECS",
         hide_env_values = true,
         default_value = "10"
@@ -99,6 +120,7 @@ pub struct Settings {
     /// Retry-After (1 to 1000000).
     #[arg(
         long,
+        global = true,
         env = "WRITE_QUEUE_CAPACITY",
         hide_env_values = true,
         default_value = "8192"
@@ -107,6 +129,7 @@ pub struct Settings {
     /// The most messages committed in one transaction (1 to 4096).
     #[arg(
         long,
+        global = true,
         env = "WRITE_BATCH_MAX",
         hide_env_values = true,
         default_value = "512"
@@ -115,6 +138,7 @@ pub struct Settings {
     /// SQLite: FULL (a 200 survives power loss) or NORMAL (survives a process crash).
     #[arg(
         long,
+        global = true,
         env = "SQLITE_SYNCHRONOUS",
         hide_env_values = true,
         default_value = "FULL"
@@ -122,11 +146,12 @@ pub struct Settings {
     pub sqlite_synchronous: Option<String>,
     /// How long a message is kept after it was stored (30d, 12h, 15m, 90s); unset or
     /// empty keeps messages forever. Deduplication lasts as long as a message is kept.
-    #[arg(long, env = "RETENTION", hide_env_values = true)]
+    #[arg(long, global = true, env = "RETENTION", hide_env_values = true)]
     pub retention: Option<String>,
     /// Database connections serving reads and readiness (1 to 1000).
     #[arg(
         long,
+        global = true,
         env = "DB_READ_CONNECTIONS",
         hide_env_values = true,
         default_value = "4"
@@ -135,6 +160,7 @@ pub struct Settings {
     /// Open client connections at most; more wait to be accepted (1 to 1000000).
     #[arg(
         long,
+        global = true,
         env = "MAX_CONNECTIONS",
         hide_env_values = true,
         default_value = "10000"
@@ -144,6 +170,7 @@ pub struct Settings {
     /// seconds (1 to 86400).
     #[arg(
         long,
+        global = true,
         env = "HEADER_READ_TIMEOUT_SECS",
         hide_env_values = true,
         default_value = "10"
@@ -153,6 +180,7 @@ pub struct Settings {
     /// 86400).
     #[arg(
         long,
+        global = true,
         env = "SHUTDOWN_GRACE_SECS",
         hide_env_values = true,
         default_value = "10"

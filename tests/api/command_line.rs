@@ -228,11 +228,17 @@ async fn sign_standard_needs_a_whsec_secret_and_says_so() {
     )
     .await;
     // printf '%s' '{"a":1}' | openssl dgst -sha256 -hmac testsecret
-    assert_eq!(
-        header_lines(&signed),
-        [(
-            "X-Signature".to_owned(),
-            "0f4a604a9e9ad182034b3224fb61724a9ef127c2d5de3554995cc31f9cc3c499".to_owned()
-        )]
-    );
+    let expected = [(
+        "X-Signature".to_owned(),
+        "0f4a604a9e9ad182034b3224fb61724a9ef127c2d5de3554995cc31f9cc3c499".to_owned(),
+    )];
+    assert_eq!(header_lines(&signed), expected);
+    // A setting's flag goes before the command or after it.
+    for args in [
+        ["--webhook-secret", "testsecret", "sign"],
+        ["sign", "--webhook-secret", "testsecret"],
+    ] {
+        let signed = run(&args, &[], br#"{"a":1}"#).await;
+        assert_eq!(header_lines(&signed), expected, "{args:?}");
+    }
 }
