@@ -77,9 +77,10 @@ def measure(seed, work, steps, changes):
     for _ in range(steps):
         connection.execute(EXPIRE, ("2001-01-01", ROWS))
     seconds = time.perf_counter() - started
-    frames = (os.path.getsize(database + "-wal") - WAL_HEADER) / (4096 + FRAME_HEADER)
+    (page_size,) = connection.execute("PRAGMA page_size").fetchone()
+    frames = (os.path.getsize(database + "-wal") - WAL_HEADER) / (page_size + FRAME_HEADER)
     connection.close()
-    return frames / steps, seconds / steps
+    return frames / steps, frames * page_size / (steps * ROWS), seconds / steps
 
 
 def main():
@@ -91,8 +92,8 @@ def main():
     print(f"{'':40} {'frames/step':>12} {'WAL B/row':>10} {'ms/step':>8}")
     with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(seed))) as work:
         for name, changes in VARIANTS:
-            frames, seconds = measure(seed, work, steps, changes)
-            print(f"{name:40} {frames:12.0f} {frames * 4096 / ROWS:10,.0f} {seconds * 1000:8.2f}")
+            frames, row_bytes, seconds = measure(seed, work, steps, changes)
+            print(f"{name:40} {frames:12.0f} {row_bytes:10,.0f} {seconds * 1000:8.2f}")
 
 
 if __name__ == "__main__":
