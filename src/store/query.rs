@@ -28,9 +28,21 @@ pub(super) fn stats_query(totals: &str, json_pairs: &str) -> String {
 /// The one row of [`stats_query`].
 pub(super) type StatsRow = (i64, i64, Option<String>, Option<String>, Option<String>);
 
+/// The index a backend reads a sender's rows from, in `ts` order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SenderIndex {
+    /// `(from_msisdn, ts_key, message_id)`: a sender's rows are one range of it.
+    Sender,
+    /// `(ts_day, from_msisdn, ts_key, message_id, …)` (SQLite's; `ts_day` is the first
+    /// 10 characters of `ts_key`): a sender's rows are one range per day, read for each
+    /// day `messages_per_day` holds and in day order, which is `ts` order.
+    DayThenSender,
+}
+
 /// Appends `WHERE … AND …` to a query, one condition at a time.
 pub(super) struct Conditions<'q, 'b, DB: Database> {
     query: &'b mut QueryBuilder<'q, DB>,
+    senders: SenderIndex,
     started: bool,
 }
 
@@ -38,9 +50,10 @@ impl<'q, 'b, DB: Database> Conditions<'q, 'b, DB>
 where
     String: Encode<'q, DB> + Type<DB>,
 {
-    pub(super) fn new(query: &'b mut QueryBuilder<'q, DB>) -> Self {
+    pub(super) fn new(query: &'b mut QueryBuilder<'q, DB>, senders: SenderIndex) -> Self {
         Self {
             query,
+            senders,
             started: false,
         }
     }
@@ -60,6 +73,17 @@ where
         text_condition: impl FnOnce(&mut QueryBuilder<'q, DB>, &str),
     ) {
         if let Some(from) = &filter.from {
+            if self.senders == SenderIndex::DayThenSender {
+                // The days from `since` on (a `ts_key` starts with its day).
+                let first_day = filter
+                    .since
+                    .as_ref()
+                    .map_or("", |since| &since.sort_key()[..10]);
+                self.next()
+                    .push("ts_day IN (SELECT day FROM messages_per_day WHERE day >= ")
+                    .push_bind(first_day.to_owned())
+                    .push(")");
+            }
             self.next().push("from_msisdn = ").push_bind(from.clone());
         }
         if let Some(since) = &filter.since {
@@ -81,6 +105,7 @@ pub(super) const PAGE_COLUMNS: &str = "message_id, from_msisdn, to_msisdn, ts, t
 /// `bind_id` turns a cursor's `message_id` into the backend's column type.
 pub(super) fn select_page<'q, DB, Id>(
     filter: &MessageFilter,
+    senders: SenderIndex,
     limit: u32,
     start: &PageStart,
     text_condition: impl FnOnce(&mut QueryBuilder<'q, DB>, &str),
@@ -93,8 +118,8 @@ where
     Id: 'q + Encode<'q, DB> + Type<DB>,
 {
     let mut select = QueryBuilder::new(format!("SELECT {PAGE_COLUMNS} FROM messages"));
-    page_conditions(&mut select, filter, start, text_condition, bind_id);
-    page_order(&mut select, limit, start);
+    page_conditions(&mut select, filter, senders, start, text_condition, bind_id);
+    page_order(&mut select, filter, senders, limit, start);
     select
 }
 
@@ -103,6 +128,7 @@ where
 pub(super) fn page_conditions<'q, DB, Id>(
     query: &mut QueryBuilder<'q, DB>,
     filter: &MessageFilter,
+    senders: SenderIndex,
     start: &PageStart,
     text_condition: impl FnOnce(&mut QueryBuilder<'q, DB>, &str),
     bind_id: impl FnOnce(&str) -> Id,
@@ -111,7 +137,7 @@ pub(super) fn page_conditions<'q, DB, Id>(
     String: Encode<'q, DB> + Type<DB>,
     Id: 'q + Encode<'q, DB> + Type<DB>,
 {
-    let mut conditions = Conditions::new(query);
+    let mut conditions = Conditions::new(query, senders);
     conditions.filter(filter, text_condition);
     if let PageStart::After(cursor) = start {
         conditions
@@ -124,9 +150,16 @@ pub(super) fn page_conditions<'q, DB, Id>(
     }
 }
 
-/// `ORDER BY ts_key, message_id`, then `limit + 1` rows after the page's offset.
-pub(super) fn page_order<'q, DB>(query: &mut QueryBuilder<'q, DB>, limit: u32, start: &PageStart)
-where
+/// `ORDER BY ts_key, message_id` (by day first where `senders` reads the rows of a
+/// `from` by day: the same order, which that index gives without a sort), then
+/// `limit + 1` rows after the page's offset.
+pub(super) fn page_order<'q, DB>(
+    query: &mut QueryBuilder<'q, DB>,
+    filter: &MessageFilter,
+    senders: SenderIndex,
+    limit: u32,
+    start: &PageStart,
+) where
     DB: Database,
     i64: Encode<'q, DB> + Type<DB>,
 {
@@ -134,8 +167,12 @@ where
         PageStart::Offset(offset) => i64::try_from(*offset).unwrap_or(i64::MAX),
         PageStart::After(_) => 0,
     };
+    if filter.from.is_some() && senders == SenderIndex::DayThenSender {
+        query.push(" ORDER BY ts_day ASC, ts_key ASC, message_id ASC LIMIT ");
+    } else {
+        query.push(" ORDER BY ts_key ASC, message_id ASC LIMIT ");
+    }
     query
-        .push(" ORDER BY ts_key ASC, message_id ASC LIMIT ")
         .push_bind(i64::from(limit) + 1)
         .push(" OFFSET ")
         .push_bind(offset);

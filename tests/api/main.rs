@@ -26,5 +26,6 @@ mod signed_bodies;
 mod standard_webhooks;
 mod startup;
 mod stats;
+mod upgrade;
 mod webhook;
 mod writer;

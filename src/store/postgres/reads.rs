@@ -8,10 +8,14 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use super::{search, searchable, PgReader};
 use crate::message::StoredMessage;
 use crate::store::query::{
-    page_conditions, page_order, select_page, split_page, stats_query, Conditions, PAGE_COLUMNS,
+    page_conditions, page_order, select_page, split_page, stats_query, Conditions, SenderIndex,
+    PAGE_COLUMNS,
 };
 use crate::store::search_totals::{SearchTotals, FEW_MATCHES};
 use crate::store::{non_negative, Cursor, MessageFilter, Page, PageStart, Stats, StoreError};
+
+/// The sender index is led by the sender: `(from_msisdn, ts_key, message_id)`.
+const SENDERS: SenderIndex = SenderIndex::Sender;
 
 /// How many messages are stored: the sum of the totals' shards.
 const MESSAGE_COUNT: &str = "SELECT COALESCE(SUM(messages), 0)::BIGINT FROM message_totals";
@@ -209,7 +213,7 @@ async fn count_rows(
     plan: &TextPlan,
 ) -> Result<u64, StoreError> {
     let mut query = QueryBuilder::new("SELECT COUNT(*) FROM messages");
-    Conditions::new(&mut query).filter(filter, |query, q| text_condition(query, q, plan));
+    Conditions::new(&mut query, SENDERS).filter(filter, |query, q| text_condition(query, q, plan));
     let total: i64 = query.build_query_scalar().fetch_one(connection).await?;
     Ok(non_negative(total))
 }
@@ -227,16 +231,23 @@ async fn page(
         text_condition(query, q, plan);
     };
     let mut select = match plan {
-        TextPlan::Walk => select_page(filter, limit, start, text_condition, id_bytes),
+        TextPlan::Walk => select_page(filter, SENDERS, limit, start, text_condition, id_bytes),
         TextPlan::Candidates | TextPlan::Rows(_) => {
             // Materialized: every match first (no order, no limit, so the planner has
             // no reason to walk an ordering index), then the page of them.
             let mut select = QueryBuilder::new(format!(
                 "WITH matches AS MATERIALIZED (SELECT {PAGE_COLUMNS} FROM messages"
             ));
-            page_conditions(&mut select, filter, start, text_condition, id_bytes);
+            page_conditions(
+                &mut select,
+                filter,
+                SENDERS,
+                start,
+                text_condition,
+                id_bytes,
+            );
             select.push(format!(") SELECT {PAGE_COLUMNS} FROM matches"));
-            page_order(&mut select, limit, start);
+            page_order(&mut select, filter, SENDERS, limit, start);
             select
         }
     };

@@ -8,7 +8,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use super::count::{count, phrase, TextSearch};
 use super::SqliteReader;
 use crate::message::StoredMessage;
-use crate::store::query::{select_page, split_page, stats_query, Conditions};
+use crate::store::query::{select_page, split_page, stats_query, Conditions, SenderIndex};
 use crate::store::{fold_case, Cursor, MessageFilter, Page, PageStart, Stats, StoreError};
 
 /// How many messages are stored: the sum of the counts per day, one row a day, kept
@@ -22,6 +22,9 @@ static STATS: LazyLock<String> = LazyLock::new(|| {
         "json_group_array(json_array(from_msisdn, count) ORDER BY count DESC, from_msisdn ASC)",
     )
 });
+
+/// The sender index is led by the day of `ts` (see its migration).
+const SENDERS: SenderIndex = SenderIndex::DayThenSender;
 
 type MessageRow = (String, String, String, String, Option<String>, String);
 
@@ -65,7 +68,7 @@ pub(super) async fn page(
 ) -> Result<(Vec<StoredMessage>, Option<Cursor>), StoreError> {
     let text_condition =
         |query: &mut QueryBuilder<'_, Sqlite>, q: &str| text_condition(query, q, text);
-    let mut select = select_page(filter, limit, start, text_condition, str::to_owned);
+    let mut select = select_page(filter, SENDERS, limit, start, text_condition, str::to_owned);
     let rows: Vec<MessageRow> = select.build_query_as().fetch_all(connection).await?;
     let rows = rows
         .into_iter()
@@ -89,7 +92,7 @@ pub(super) fn conditions(
     filter: &MessageFilter,
     text: &TextSearch,
 ) {
-    Conditions::new(query).filter(filter, |query, q| text_condition(query, q, text));
+    Conditions::new(query, SENDERS).filter(filter, |query, q| text_condition(query, q, text));
 }
 
 /// The test of `q`: a phrase of the trigram index, the rows known to match, or

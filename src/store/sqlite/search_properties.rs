@@ -37,9 +37,16 @@ impl Random {
             .collect()
     }
 
+    /// Tied instants over three days, so that a sender's rows lie in several days of
+    /// the sender index (led by the day), some just before midnight.
     fn ts(&mut self) -> Timestamp {
         let fraction = ["", ".5", ".50", ".000", ".25"][self.below(5)];
-        let raw = format!("2025-01-15T10:00:{:02}{fraction}Z", self.below(8));
+        let time = ["00:00", "10:00", "23:59"][self.below(3)];
+        let raw = format!(
+            "2025-01-{}T{time}:{:02}{fraction}Z",
+            14 + self.below(3),
+            52 + self.below(8)
+        );
         Timestamp::parse(&raw).expect("valid")
     }
 }

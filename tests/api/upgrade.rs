@@ -1,0 +1,76 @@
+//! Upgrades in place: a SQLite database made by the previous release is migrated at
+//! startup and keeps every message, found by every filter as before.
+
+use std::path::Path;
+
+use serde_json::json;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+
+use crate::helpers::{json_ok, message, message_ids, with, TestApp, TestDatabase};
+
+/// The schema of 0.2.0: its one migration, exactly as released.
+const RELEASED: &str = "20251206000001_messages.sql";
+
+/// Rows as 0.2.0 stored them: over three days, two senders, one just before midnight.
+const STORED: &str = "INSERT INTO messages \
+    (message_id, from_msisdn, to_msisdn, ts, ts_key, text, text_folded, created_at) VALUES \
+    ('late', '+919876543210', '+14155550100', \
+        '2025-01-16T08:00:00Z', '2025-01-16T08:00:00.000000000Z', \
+        'See you LATER', 'see you later', '2025-01-16T08:00:01.000000Z'), \
+    ('eve', '+919876543210', '+14155550100', \
+        '2025-01-14T23:59:59.5Z', '2025-01-14T23:59:59.500000000Z', \
+        'Later, maybe', 'later, maybe', '2025-01-14T23:59:59.600000Z'), \
+    ('other', '+14155550123', '+14155550100', \
+        '2025-01-15T10:00:00Z', '2025-01-15T10:00:00.000000000Z', \
+        'later', 'later', '2025-01-15T10:00:01.000000Z'), \
+    ('dawn', '+919876543210', '+14155550100', \
+        '2025-01-15T00:00:00Z', '2025-01-15T00:00:00.000000000Z', \
+        NULL, NULL, '2025-01-15T00:00:01.000000Z')";
+
+#[tokio::test]
+async fn a_sqlite_database_of_the_previous_release_is_migrated_and_keeps_its_messages() {
+    let database = TestDatabase::sqlite();
+    let released = tempfile::tempdir().unwrap();
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    std::fs::copy(migrations.join(RELEASED), released.path().join(RELEASED)).unwrap();
+    let mut connection = SqliteConnectOptions::new()
+        .filename(database.sqlite_path())
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    let migrator = Migrator::new(released.path()).await.unwrap();
+    migrator.run(&mut connection).await.unwrap();
+    sqlx::raw_sql(STORED)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+
+    let app = TestApp::spawn_on(database, &[]).await;
+    let sender = app.messages("from=%2B919876543210").await;
+    assert_eq!(message_ids(&sender), ["eve", "dawn", "late"]);
+    assert_eq!(sender["total"], 3);
+    let since = app
+        .messages("from=%2B919876543210&since=2025-01-15T00:00:00Z&q=LATER")
+        .await;
+    assert_eq!(message_ids(&since), ["late"]);
+    assert_eq!(since["total"], 1);
+    assert_eq!(app.stats().await["total_messages"], 4);
+
+    // Stored after the upgrade, it takes its place among them.
+    let body = with(
+        message("noon"),
+        json!({"from": "+919876543210", "ts": "2025-01-15T12:00:00Z"}),
+    );
+    json_ok(app.post_webhook(&body).await).await;
+    let sender = app.messages("from=%2B919876543210&limit=2").await;
+    assert_eq!(message_ids(&sender), ["eve", "dawn"]);
+    let cursor = sender["next_cursor"].as_str().expect("a next page");
+    let rest = app
+        .messages(&format!("from=%2B919876543210&cursor={cursor}"))
+        .await;
+    assert_eq!(message_ids(&rest), ["noon", "late"]);
+}
