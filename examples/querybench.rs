@@ -15,6 +15,9 @@ use std::time::Instant;
 mod support;
 use support::{connect, get, percentile_ms, Connection};
 
+/// A quiet sender of `examples/seed.rs`: 41 messages over the year at 1,000,000, so
+/// its first page reads every day of the sender index.
+const QUIET_SENDER: &str = "%2B919000004000";
 /// The busiest sender of `examples/seed.rs` and a point near the end of its year.
 const BUSY_SENDER: &str = "%2B919000000000";
 const RECENT: &str = "2025-12-28T00:00:00Z";
@@ -65,6 +68,10 @@ async fn run(authority: String, requests: usize) -> ExitCode {
         (
             "from (busiest sender)",
             format!("/messages?from={BUSY_SENDER}"),
+        ),
+        (
+            "from (a quiet sender)",
+            format!("/messages?from={QUIET_SENDER}"),
         ),
         ("since, recent", format!("/messages?since={RECENT}")),
         ("since, very old", format!("/messages?since={LONG_AGO}")),
