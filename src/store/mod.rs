@@ -239,8 +239,9 @@ fn schema_current(
 }
 
 /// Refuses a database that holds migrations this binary does not know, with what to
-/// do about it: the schema was squashed into one migration before the first release,
-/// so a database made by a development version cannot be upgraded in place. `applied`
+/// do about it. Such a database was migrated by a newer version (an older binary never
+/// runs on it: migrations only go forward) or by a development version from before the
+/// schema was squashed into one migration, which cannot be upgraded in place. `applied`
 /// is every version the database records (none for a new database).
 fn refuse_unknown_migrations(
     applied: &[i64],
@@ -251,10 +252,11 @@ fn refuse_unknown_migrations(
         None => Ok(()),
         Some(version) => Err(sqlx::Error::Configuration(
             format!(
-                "the database was made by a development version of webhook-inbox (it records \
-                 migration {version}, which this version does not have) and cannot be upgraded \
-                 in place; point DATABASE_URL at a new database, or move this one aside, and \
-                 start again"
+                "the database was migrated by a newer or a development version of \
+                 webhook-inbox (it records migration {version}, which this version does not \
+                 have): run the newer version on it, or restore the backup taken before the \
+                 upgrade; a database of a development version cannot be upgraded in place: \
+                 point DATABASE_URL at a new database, or move this one aside, and start again"
             )
             .into(),
         )),

@@ -222,10 +222,11 @@ async fn a_retention_that_is_not_a_positive_duration_stops_startup() {
     }
 }
 
-/// A database made before the schema was squashed into one migration records
-/// migrations this version does not have: it is refused, untouched, with what to do.
+/// A database migrated by a newer version, or made before the schema was squashed into
+/// one migration, records migrations this version does not have: it is refused,
+/// untouched, with what to do.
 #[tokio::test]
-async fn a_database_of_a_development_version_is_refused_with_what_to_do() {
+async fn a_database_of_a_newer_or_development_version_is_refused_with_what_to_do() {
     let database = TestDatabase::fresh().await;
     if !database.is_postgres() {
         sqlx::sqlite::SqliteConnectOptions::new()
@@ -256,7 +257,13 @@ async fn a_database_of_a_development_version_is_refused_with_what_to_do() {
         .as_str()
         .expect("the error")
         .to_owned();
-    for words in ["development version", "20250115000010", "DATABASE_URL"] {
+    for words in [
+        "newer",
+        "development version",
+        "20250115000010",
+        "backup",
+        "DATABASE_URL",
+    ] {
         assert!(error.contains(words), "{error}");
     }
     let tables: (i64,) = connection
