@@ -1,11 +1,14 @@
-//! The retention sweep: messages stored longer ago than `RETENTION` are deleted by the
-//! writer, a small batch at a time between the batches of webhooks, so a webhook waits
-//! behind at most one batch of deletions. Every aggregate and the search index follow
-//! in the deleting transaction (the backends' triggers).
+//! The retention sweep: messages stored longer ago than `RETENTION` are deleted a small
+//! batch at a time. On SQLite, where one connection writes, the writer deletes between
+//! the batches of webhooks, so a webhook waits behind at most one batch of deletions.
+//! On PostgreSQL the sweep has a connection of its own beside the writer's, as another
+//! replica's writer would be, so a webhook never waits for it. Every aggregate and the
+//! search index follow in the deleting transaction (the backends' triggers).
 
 use std::time::{Duration, Instant, SystemTime};
 
 use prometheus::IntCounter;
+use tokio::sync::oneshot;
 
 use super::writer::Committer;
 
@@ -44,6 +47,22 @@ impl Sweep {
     /// When the next batch is due.
     pub(super) fn next(&self) -> Instant {
         self.next
+    }
+
+    /// Sweeps on a connection of its own until `stop`, then closes it. A batch under
+    /// way when `stop` comes is finished first.
+    pub(super) async fn run(
+        mut self,
+        mut committer: impl Committer,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                () = tokio::time::sleep_until(self.next.into()) => self.step(&mut committer).await,
+            }
+        }
+        committer.close().await;
     }
 
     /// Deletes one batch of expired messages. A full batch means more may wait: the

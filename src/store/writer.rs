@@ -74,6 +74,14 @@ pub(super) fn outcomes(batch: &[Pending], mut created: HashSet<Vec<u8>>) -> Vec<
         .collect()
 }
 
+/// Where the retention sweep deletes.
+pub(super) enum SweepOn<C> {
+    /// On the writer's connection, between its batches: where one connection writes.
+    Writer,
+    /// On a connection of its own, beside the writer: where writers run concurrently.
+    Own(C),
+}
+
 /// Sleeps until `at`; forever for `None`.
 async fn sleep_until(at: Option<Instant>) {
     match at {
@@ -116,8 +124,10 @@ impl WriteQueue {
     /// Starts the writer on `committer`, on a thread of its own: its round trips to the
     /// database then never wait behind HTTP work for a turn on the request runtime
     /// (measured with SQLite: +10% ingest throughput on two cores).
-    pub(super) fn start(
-        committer: impl Committer,
+    /// With `RETENTION`, the sweep deletes where `sweep_on` says, and stops with it.
+    pub(super) fn start<C: Committer>(
+        committer: C,
+        sweep_on: SweepOn<C>,
         durability: Durability,
         options: &StoreOptions,
         metrics: WriterMetrics,
@@ -128,6 +138,10 @@ impl WriteQueue {
         let sweep = options
             .retention
             .map(|retention| Sweep::new(retention, metrics.retention_deleted.clone()));
+        let (sweep, own_sweep) = match sweep_on {
+            SweepOn::Writer => (sweep, None),
+            SweepOn::Own(sweeper) => (None, sweep.map(|sweep| (sweep, sweeper))),
+        };
         let writer = Writer {
             committer,
             durability,
@@ -143,7 +157,17 @@ impl WriteQueue {
         std::thread::Builder::new()
             .name("webhook-writer".into())
             .spawn(move || {
-                runtime.block_on(writer.run(receiver, stop_receiver));
+                runtime.block_on(async {
+                    let sweeper = own_sweep.map(|(sweep, sweeper)| {
+                        let (stop, stopped) = oneshot::channel();
+                        (stop, tokio::spawn(sweep.run(sweeper, stopped)))
+                    });
+                    writer.run(receiver, stop_receiver).await;
+                    if let Some((stop, sweeper)) = sweeper {
+                        let _ = stop.send(());
+                        let _ = sweeper.await;
+                    }
+                });
                 let _ = finished_sender.send(());
             })?;
         Ok(Self {

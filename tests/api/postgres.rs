@@ -1,7 +1,8 @@
 //! What only the PostgreSQL backend does: reads that outlive their request are
 //! cancelled in the database too, and leave their connection clean; remembered `q`
 //! totals count what transactions open at the time committed later; startup warns when
-//! expired messages' space would never be reused.
+//! expired messages' space would never be reused; the retention sweep holds up no
+//! webhook.
 //!
 //! PostgreSQL only: without `TEST_POSTGRES_URL` each test says it is skipped and passes.
 
@@ -15,7 +16,8 @@ use crate::helpers::{
 
 /// The app's queries that PostgreSQL shows waiting for a lock.
 const APP_QUERIES_WAITING: &str = "SELECT COUNT(*) FROM pg_stat_activity \
-     WHERE application_name = 'webhook-inbox' AND wait_event_type = 'Lock'";
+     WHERE application_name = 'webhook-inbox' AND wait_event_type = 'Lock' \
+     AND datname = current_database()";
 
 #[tokio::test]
 async fn a_read_that_outlives_its_request_is_cancelled_in_the_database_and_its_connection_reused() {
@@ -167,4 +169,54 @@ async fn with_retention_startup_warns_once_when_autovacuum_is_off_for_messages()
     assert_eq!(warnings(&app), 1, "{:?}", app.logs());
     json_ok(app.post_webhook(&message("m1")).await).await;
     assert_eq!(app.stats().await["total_messages"], 1);
+}
+
+/// The retention sweep deletes on a connection of its own, beside the writer's: a
+/// sweep held up in the database (here by a lock on an expiring sender's count) holds
+/// up no webhook, and finishes once it may.
+#[tokio::test]
+async fn a_sweep_held_up_in_the_database_holds_up_no_webhook() {
+    let Some(server) = postgres_or_skip() else {
+        return;
+    };
+    let database = TestDatabase::postgres(&server).await;
+    let app = TestApp::spawn_on(database, &[("RETENTION", "2s")]).await;
+    json_ok(
+        app.post_webhook(&with(message("old"), json!({"from": "+111"})))
+            .await,
+    )
+    .await;
+    let mut blocker = app.open_database().await;
+    blocker
+        .execute("BEGIN; SELECT count FROM sender_counts WHERE from_msisdn = '+111' FOR UPDATE")
+        .await;
+
+    // Once "old" expires, the sweep deletes it and waits for the sender's count.
+    let mut observer = app.open_database().await;
+    let started = Instant::now();
+    let mut waiting: (i64,) = observer.fetch_one(APP_QUERIES_WAITING).await;
+    while waiting.0 == 0 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waiting = observer.fetch_one(APP_QUERIES_WAITING).await;
+    }
+    assert_eq!(waiting.0, 1, "the sweep never waited for the lock");
+
+    let new = with(message("new"), json!({"from": "+222"}));
+    assert_eq!(
+        json_ok(app.post_webhook(&new).await).await,
+        json!({"status": "ok"})
+    );
+    let stats = app.stats().await;
+    assert_eq!(
+        stats["total_messages"], 2,
+        "the sweep has not committed: {stats}"
+    );
+
+    blocker.execute("ROLLBACK").await;
+    let started = Instant::now();
+    while app.stats().await["total_messages"] != 1 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(message_ids(&app.messages("").await), ["new"]);
+    assert_eq!(app.stats().await["senders_count"], 1);
 }

@@ -18,7 +18,7 @@ use sqlx::SqlitePool;
 use batch::{AfterFailure, SqliteCommitter};
 
 use super::wal_sync::Durability;
-use super::writer::{WriteQueue, WriterMetrics};
+use super::writer::{SweepOn, WriteQueue, WriterMetrics};
 use super::{
     refuse_unknown_migrations, schema_current, Backend, BoxFuture, MessageFilter, Page, PageStart,
     Stats, APPLIED_MIGRATION, APPLIED_VERSIONS,
@@ -134,7 +134,7 @@ pub(super) async fn open(
         sync_directory_of(path)?;
     }
     let committer = SqliteCommitter::new(write_pool, file.is_some(), after_failure);
-    let writer = WriteQueue::start(committer, durability, options, metrics)?;
+    let writer = WriteQueue::start(committer, SweepOn::Writer, durability, options, metrics)?;
     let reader = SqliteReader {
         pool: read_pool,
         searches: Default::default(),
