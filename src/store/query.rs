@@ -43,6 +43,8 @@ pub(super) enum SenderIndex {
 pub(super) struct Conditions<'q, 'b, DB: Database> {
     query: &'b mut QueryBuilder<'q, DB>,
     senders: SenderIndex,
+    /// The first day the rows may be on besides `since`'s: a cursor's.
+    first_day: Option<String>,
     started: bool,
 }
 
@@ -54,8 +56,15 @@ where
         Self {
             query,
             senders,
+            first_day: None,
             started: false,
         }
+    }
+
+    /// Only rows of `day` (YYYY-MM-DD) or later are wanted: a `from` read one day at a
+    /// time starts there (with a cursor, instead of seeking every day before its own).
+    pub(super) fn starting_on(&mut self, day: &str) {
+        self.first_day = Some(day.to_owned());
     }
 
     /// Starts the next condition and returns the query to write it into.
@@ -75,13 +84,12 @@ where
         if let Some(from) = &filter.from {
             if self.senders == SenderIndex::DayThenSender {
                 // The days from `since` on (a `ts_key` starts with its day).
-                let first_day = filter
-                    .since
-                    .as_ref()
-                    .map_or("", |since| &since.sort_key()[..10]);
+                let since_day = filter.since.as_ref().map(|since| &since.sort_key()[..10]);
+                let first_day = since_day.max(self.first_day.as_deref());
+                let first_day = first_day.unwrap_or("").to_owned();
                 self.next()
                     .push("ts_day IN (SELECT day FROM messages_per_day WHERE day >= ")
-                    .push_bind(first_day.to_owned())
+                    .push_bind(first_day)
                     .push(")");
             }
             self.next().push("from_msisdn = ").push_bind(from.clone());
@@ -138,6 +146,9 @@ pub(super) fn page_conditions<'q, DB, Id>(
     Id: 'q + Encode<'q, DB> + Type<DB>,
 {
     let mut conditions = Conditions::new(query, senders);
+    if let PageStart::After(cursor) = start {
+        conditions.starting_on(&cursor.ts_key[..10]);
+    }
     conditions.filter(filter, text_condition);
     if let PageStart::After(cursor) = start {
         conditions
