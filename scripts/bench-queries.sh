@@ -9,6 +9,9 @@
 #   exactly MESSAGES messages. Seeded as wi_bench_seed_MESSAGES_partial, then vacuumed
 #   and analyzed (as autovacuum would have done on a live database) and renamed.
 # REQUESTS=n: requests per query shape (default 200).
+# BIN=path/to/webhook-inbox measures another build. On SQLite the server runs on a copy
+# of the seeded database, so that a build whose migrations change the schema leaves the
+# seed as it was for the next one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-postgres.sh
@@ -17,6 +20,7 @@ source scripts/bench-server.sh
 messages=${1:-1000000}
 requests=${REQUESTS:-200}
 backend=${BACKEND:-sqlite}
+bin=${BIN:-target/release/webhook-inbox}
 case $backend in
     sqlite | postgres) ;;
     *) echo "BACKEND must be sqlite or postgres, not '$backend'" >&2 && exit 2 ;;
@@ -52,15 +56,20 @@ if [ "$backend" = postgres ]; then
     size=$(pg_psql -c "SELECT pg_database_size('$name') / 1048576")
 else
     database=$(seeded_sqlite "$messages")
-    url="sqlite://$database"
     size=$(du -m "$database" | cut -f1)
 fi
 
-log=$(mktemp)
+work=$(mktemp -d)
+server=""
+trap '[ -n "$server" ] && { kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true; }; rm -rf "$work"' EXIT
+if [ "$backend" = sqlite ]; then
+    cp --reflink=auto "$database" "$work/app.db"
+    url="sqlite://$work/app.db"
+fi
+log="$work/server.log"
 WEBHOOK_SECRET="bench-$RANDOM" HOST=127.0.0.1 PORT=0 LOG_LEVEL=INFO \
-    DATABASE_URL="$url" target/release/webhook-inbox >"$log" 2>&1 &
+    DATABASE_URL="$url" "$bin" >"$log" 2>&1 &
 server=$!
-trap 'kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -f "$log"' EXIT
 port=$(listening_port "$log" "$server")
 
 echo "machine: $(nproc) cores; backend: $backend; database: $messages messages, $size MiB; $requests requests per query"
