@@ -171,6 +171,33 @@ async fn with_retention_startup_warns_once_when_autovacuum_is_off_for_messages()
     assert_eq!(app.stats().await["total_messages"], 1);
 }
 
+/// Stored long ago: what the sweep deletes next.
+const EXPIRED: &str = "'2000-01-01T00:00:00.000000Z'";
+
+/// Waits until one of the app's queries waits for a lock (the sweep, in these tests).
+async fn wait_until_the_app_waits_for_a_lock(app: &TestApp) {
+    let mut observer = app.open_database().await;
+    let started = Instant::now();
+    let mut waiting: (i64,) = observer.fetch_one(APP_QUERIES_WAITING).await;
+    while waiting.0 == 0 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waiting = observer.fetch_one(APP_QUERIES_WAITING).await;
+    }
+    assert_eq!(waiting.0, 1, "the sweep never waited for the lock");
+    observer.close().await;
+}
+
+/// Polls `/stats` until it counts `total` messages.
+async fn wait_for_total(app: &TestApp, total: u64) {
+    let started = Instant::now();
+    while app.stats().await["total_messages"] != total
+        && started.elapsed() < Duration::from_secs(30)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.stats().await["total_messages"], total);
+}
+
 /// The retention sweep deletes on a connection of its own, beside the writer's: a
 /// sweep held up in the database (here by a lock on an expiring sender's count) holds
 /// up no webhook, and finishes once it may.
@@ -180,7 +207,7 @@ async fn a_sweep_held_up_in_the_database_holds_up_no_webhook() {
         return;
     };
     let database = TestDatabase::postgres(&server).await;
-    let app = TestApp::spawn_on(database, &[("RETENTION", "2s")]).await;
+    let app = TestApp::spawn_on(database, &[("RETENTION", "30s")]).await;
     json_ok(
         app.post_webhook(&with(message("old"), json!({"from": "+111"})))
             .await,
@@ -190,16 +217,12 @@ async fn a_sweep_held_up_in_the_database_holds_up_no_webhook() {
     blocker
         .execute("BEGIN; SELECT count FROM sender_counts WHERE from_msisdn = '+111' FOR UPDATE")
         .await;
-
-    // Once "old" expires, the sweep deletes it and waits for the sender's count.
-    let mut observer = app.open_database().await;
-    let started = Instant::now();
-    let mut waiting: (i64,) = observer.fetch_one(APP_QUERIES_WAITING).await;
-    while waiting.0 == 0 && started.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        waiting = observer.fetch_one(APP_QUERIES_WAITING).await;
-    }
-    assert_eq!(waiting.0, 1, "the sweep never waited for the lock");
+    // "old" expires: the sweep deletes it and waits for the sender's count.
+    app.tamper_with_database(&format!(
+        "UPDATE messages SET created_at = {EXPIRED} WHERE message_id = 'old'::bytea"
+    ))
+    .await;
+    wait_until_the_app_waits_for_a_lock(&app).await;
 
     let new = with(message("new"), json!({"from": "+222"}));
     assert_eq!(
@@ -213,10 +236,86 @@ async fn a_sweep_held_up_in_the_database_holds_up_no_webhook() {
     );
 
     blocker.execute("ROLLBACK").await;
-    let started = Instant::now();
-    while app.stats().await["total_messages"] != 1 && started.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_total(&app, 1).await;
     assert_eq!(message_ids(&app.messages("").await), ["new"]);
     assert_eq!(app.stats().await["senders_count"], 1);
+}
+
+/// A sweep that deletes the last committed rows while a batch that reaches into the
+/// next block of 4,096 seqs is still open forgets no block that batch writes to: once
+/// committed, its rows are counted by `q` (they were left out when the sweep forgot
+/// every block below the next seq to be taken).
+#[tokio::test]
+async fn a_sweep_of_the_last_rows_forgets_no_block_an_open_batch_writes_to() {
+    let Some(server) = postgres_or_skip() else {
+        return;
+    };
+    let database = TestDatabase::postgres(&server).await;
+    let app = TestApp::spawn_on(database, &[("RETENTION", "30s")]).await;
+    let mut batch = connection_of_a_shard_the_app_does_not_use(&app).await;
+    let insert = |id: &str, from: &str, day: &str, text: &str| {
+        format!(
+            "INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, ts_key, text, \
+             text_folded, created_at) SELECT ({id})::bytea, '{from}', '+2', \
+             '2025-01-{day}T10:00:00Z', '2025-01-{day}T10:00:00.000000000Z', '{text}'::bytea, \
+             '{text}', '2999-01-01T00:00:00.000000Z'"
+        )
+    };
+    // "old" and its block's stamp, written by this connection (its shard).
+    batch.execute(&insert("'old'", "+111", "01", "bye")).await;
+    // 4,096 more from it, open: they change that stamp and reach into the next block.
+    let more = insert("'n' || n", "+1", "02", "hello") + " FROM generate_series(1, 4096) AS n";
+    batch.execute(&format!("BEGIN; {more}")).await;
+    app.tamper_with_database(&format!(
+        "UPDATE messages SET created_at = {EXPIRED} WHERE message_id = 'old'::bytea"
+    ))
+    .await;
+    // The sweep deletes "old" and commits, or waits for the open batch: either way,
+    // the batch commits then.
+    let mut observer = app.open_database().await;
+    let started = Instant::now();
+    loop {
+        let (waiting,): (i64,) = observer.fetch_one(APP_QUERIES_WAITING).await;
+        if waiting > 0 || app.stats().await["total_messages"] == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "\"old\" never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    batch.execute("COMMIT").await;
+
+    wait_for_total(&app, 4096).await;
+    assert_eq!(app.messages("q=hello").await["total"], 4096);
+    assert_eq!(
+        app.messages("q=hello&limit=1&offset=4095").await["data"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
+
+/// A connection of the test's own whose totals shard (`pg_backend_pid() % 16`) none of
+/// the app's connections has, so that the app's sweep waits on nothing this connection
+/// writes but the blocks' stamps.
+async fn connection_of_a_shard_the_app_does_not_use(app: &TestApp) -> TestConnection {
+    let apps: Vec<(i32,)> = app
+        .open_database()
+        .await
+        .fetch_all(
+            "SELECT pid % 16 FROM pg_stat_activity \
+             WHERE application_name = 'webhook-inbox' AND datname = current_database()",
+        )
+        .await;
+    for _ in 0..100 {
+        let mut connection = app.open_database().await;
+        let (shard,): (i32,) = connection.fetch_one("SELECT pg_backend_pid() % 16").await;
+        if !apps.iter().any(|(used,)| *used == shard) {
+            return connection;
+        }
+        connection.close().await;
+    }
+    panic!("no connection on a shard of its own: the app uses {apps:?}");
 }
