@@ -2,7 +2,8 @@
 //! batch at a time. On SQLite, where one connection writes, the writer deletes between
 //! the batches of webhooks, so a webhook waits behind at most one batch of deletions.
 //! On PostgreSQL the sweep has a connection of its own beside the writer's, as another
-//! replica's writer would be, so a webhook never waits for it. Every aggregate and the
+//! replica's sweep would, so a webhook does not wait behind its batches (only, at
+//! times, for a sender's count that a batch holds until it commits). Every aggregate and the
 //! search index follow in the deleting transaction (the backends' triggers).
 
 use std::time::{Duration, Instant, SystemTime};
@@ -28,6 +29,8 @@ pub(super) struct Sweep {
     next: Instant,
     deleted: u64,
     deleted_total: IntCounter,
+    /// Whether the last batch failed: a failure is logged once, not at every try.
+    failing: bool,
 }
 
 impl Sweep {
@@ -41,6 +44,7 @@ impl Sweep {
             next: Instant::now(),
             deleted: 0,
             deleted_total,
+            failing: false,
         }
     }
 
@@ -50,7 +54,7 @@ impl Sweep {
     }
 
     /// Sweeps on a connection of its own until `stop`, then closes it. A batch under
-    /// way when `stop` comes is finished first.
+    /// way when `stop` comes is finished first (the backend bounds how long it takes).
     pub(super) async fn run(
         mut self,
         mut committer: impl Committer,
@@ -58,6 +62,7 @@ impl Sweep {
     ) {
         loop {
             tokio::select! {
+                biased;
                 _ = &mut stop => break,
                 () = tokio::time::sleep_until(self.next.into()) => self.step(&mut committer).await,
             }
@@ -76,6 +81,9 @@ impl Sweep {
         let cutoff = humantime::format_rfc3339_micros(cutoff).to_string();
         match committer.expire(&cutoff, BATCH_ROWS).await {
             Ok(deleted) => {
+                if std::mem::take(&mut self.failing) {
+                    tracing::info!("deleting expired messages works again");
+                }
                 self.deleted += deleted;
                 self.deleted_total.inc_by(deleted);
                 if deleted >= BATCH_ROWS as u64 {
@@ -88,7 +96,9 @@ impl Sweep {
                 self.deleted = 0;
             }
             Err(error) => {
-                tracing::warn!(error = %error, "deleting expired messages failed; trying again later");
+                if !std::mem::replace(&mut self.failing, true) {
+                    tracing::warn!(error = %error, "deleting expired messages failed; trying again later");
+                }
             }
         }
         self.next = Instant::now() + self.pause;

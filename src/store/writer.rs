@@ -165,7 +165,9 @@ impl WriteQueue {
                     writer.run(receiver, stop_receiver).await;
                     if let Some((stop, sweeper)) = sweeper {
                         let _ = stop.send(());
-                        let _ = sweeper.await;
+                        if let Err(error) = sweeper.await {
+                            tracing::error!(error = %error, "the retention sweep stopped");
+                        }
                     }
                 });
                 let _ = finished_sender.send(());
