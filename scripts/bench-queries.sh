@@ -9,9 +9,11 @@
 #   exactly MESSAGES messages. Seeded as wi_bench_seed_MESSAGES_partial, then vacuumed
 #   and analyzed (as autovacuum would have done on a live database) and renamed.
 # REQUESTS=n: requests per query shape (default 200).
-# BIN=path/to/webhook-inbox measures another build. On SQLite the server runs on a copy
-# of the seeded database, so that a build whose migrations change the schema leaves the
-# seed as it was for the next one.
+# BIN=path/to/webhook-inbox (relative to the repository) measures another build. On
+# SQLite the server runs on a copy of the seeded database, beside it in target/bench, so
+# that a build whose migrations change the schema leaves the seed as it was for the
+# next one; on PostgreSQL it runs on the seeded database itself, which such a build
+# migrates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-postgres.sh
@@ -59,7 +61,8 @@ else
     size=$(du -m "$database" | cut -f1)
 fi
 
-work=$(mktemp -d)
+mkdir -p target/bench
+work=$(mktemp -d "$PWD/target/bench/run.XXXXXX")
 server=""
 trap '[ -n "$server" ] && { kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true; }; rm -rf "$work"' EXIT
 if [ "$backend" = sqlite ]; then
