@@ -7,7 +7,8 @@ use crate::helpers::{json_with_status, message, message_ids, with, TestApp};
 
 const SENDERS: [&str; 2] = ["+911111111111", "+922222222222"];
 
-/// 37 messages over two senders, several sharing a `ts`, some without the word "ping".
+/// 37 messages over two senders and three days (not in the order they are stored),
+/// several sharing a `ts`, some without the word "ping".
 async fn seed(app: &TestApp) {
     let bodies: Vec<Value> = (0..37)
         .map(|i| {
@@ -15,7 +16,7 @@ async fn seed(app: &TestApp) {
                 message(&format!("c{i:02}")),
                 json!({
                     "from": SENDERS[i % 2],
-                    "ts": format!("2025-01-15T10:00:{:02}.{}Z", i / 3, i % 3),
+                    "ts": format!("2025-01-{}T10:00:{:02}.{}Z", 14 + i / 3 % 3, i / 3, i % 3),
                     "text": if i % 4 == 0 { "no match here" } else { "Ping pong" },
                 }),
             )
@@ -51,6 +52,8 @@ async fn following_next_cursor_visits_every_row_once_in_order_with_filters() {
         "&from=%2B911111111111",
         "&q=PING",
         "&since=2025-01-15T10:00:05Z&q=ng",
+        "&from=%2B922222222222&since=2025-01-15T10:00:04Z",
+        "&from=%2B911111111111&q=ping",
     ] {
         let all = app.messages(&format!("limit=100{filter}")).await;
         let (walked, pages) = walk_by_cursor(&app, &format!("limit=4{filter}")).await;
