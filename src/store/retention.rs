@@ -3,8 +3,8 @@
 //! the batches of webhooks, so a webhook waits behind at most one batch of deletions.
 //! On PostgreSQL the sweep has a connection of its own beside the writer's, as another
 //! replica's sweep would, so a webhook does not wait behind its batches (only, at
-//! times, for a sender's count that a batch holds until it commits). Every aggregate and the
-//! search index follow in the deleting transaction (the backends' triggers).
+//! times, for a sender's count that a batch holds until it commits). Every aggregate
+//! and the search index follow in the deleting transaction (the backends' triggers).
 
 use std::time::{Duration, Instant, SystemTime};
 
