@@ -14,10 +14,18 @@ use crate::helpers::{
     json_ok, message, message_ids, postgres_or_skip, with, TestApp, TestConnection, TestDatabase,
 };
 
-/// The app's queries that PostgreSQL shows waiting for a lock.
-const APP_QUERIES_WAITING: &str = "SELECT COUNT(*) FROM pg_stat_activity \
-     WHERE application_name = 'webhook-inbox' AND wait_event_type = 'Lock' \
-     AND datname = current_database()";
+/// How many of the app's queries PostgreSQL shows waiting for a lock, as `observer`
+/// (a connection to the app's database) sees them.
+async fn app_queries_waiting(observer: &mut TestConnection) -> i64 {
+    let (waiting,): (i64,) = observer
+        .fetch_one(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE application_name = 'webhook-inbox' AND wait_event_type = 'Lock' \
+             AND datname = current_database()",
+        )
+        .await;
+    waiting
+}
 
 #[tokio::test]
 async fn a_read_that_outlives_its_request_is_cancelled_in_the_database_and_its_connection_reused() {
@@ -40,15 +48,12 @@ async fn a_read_that_outlives_its_request_is_cancelled_in_the_database_and_its_c
     // its statement_timeout is the request's timeout.
     let mut observer = app.open_database().await;
     let started = Instant::now();
-    let mut waiting: (i64,) = observer.fetch_one(APP_QUERIES_WAITING).await;
-    while waiting.0 > 0 && started.elapsed() < Duration::from_secs(10) {
+    let mut waiting = app_queries_waiting(&mut observer).await;
+    while waiting > 0 && started.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        waiting = observer.fetch_one(APP_QUERIES_WAITING).await;
+        waiting = app_queries_waiting(&mut observer).await;
     }
-    assert_eq!(
-        waiting.0, 0,
-        "the abandoned read still waits in the database"
-    );
+    assert_eq!(waiting, 0, "the abandoned read still waits in the database");
 
     blocker.execute("ROLLBACK").await;
     // Every read connection serves again, none left inside an abandoned transaction.
@@ -178,24 +183,13 @@ const EXPIRED: &str = "'2000-01-01T00:00:00.000000Z'";
 async fn wait_until_the_app_waits_for_a_lock(app: &TestApp) {
     let mut observer = app.open_database().await;
     let started = Instant::now();
-    let mut waiting: (i64,) = observer.fetch_one(APP_QUERIES_WAITING).await;
-    while waiting.0 == 0 && started.elapsed() < Duration::from_secs(30) {
+    let mut waiting = app_queries_waiting(&mut observer).await;
+    while waiting == 0 && started.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        waiting = observer.fetch_one(APP_QUERIES_WAITING).await;
+        waiting = app_queries_waiting(&mut observer).await;
     }
-    assert_eq!(waiting.0, 1, "the sweep never waited for the lock");
+    assert_eq!(waiting, 1, "the sweep never waited for the lock");
     observer.close().await;
-}
-
-/// Polls `/stats` until it counts `total` messages.
-async fn wait_for_total(app: &TestApp, total: u64) {
-    let started = Instant::now();
-    while app.stats().await["total_messages"] != total
-        && started.elapsed() < Duration::from_secs(30)
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(app.stats().await["total_messages"], total);
 }
 
 /// The retention sweep deletes on a connection of its own, beside the writer's: a
@@ -236,7 +230,7 @@ async fn a_sweep_held_up_in_the_database_holds_up_no_webhook() {
     );
 
     blocker.execute("ROLLBACK").await;
-    wait_for_total(&app, 1).await;
+    app.wait_for_total(1).await;
     assert_eq!(message_ids(&app.messages("").await), ["new"]);
     assert_eq!(app.stats().await["senders_count"], 1);
 }
@@ -275,8 +269,8 @@ async fn a_sweep_of_the_last_rows_forgets_no_block_an_open_batch_writes_to() {
     let mut observer = app.open_database().await;
     let started = Instant::now();
     loop {
-        let (waiting,): (i64,) = observer.fetch_one(APP_QUERIES_WAITING).await;
-        if waiting > 0 || app.stats().await["total_messages"] == 0 {
+        if app_queries_waiting(&mut observer).await > 0 || app.stats().await["total_messages"] == 0
+        {
             break;
         }
         assert!(
@@ -287,7 +281,7 @@ async fn a_sweep_of_the_last_rows_forgets_no_block_an_open_batch_writes_to() {
     }
     batch.execute("COMMIT").await;
 
-    wait_for_total(&app, 4096).await;
+    app.wait_for_total(4096).await;
     assert_eq!(app.messages("q=hello").await["total"], 4096);
     assert_eq!(
         app.messages("q=hello&limit=1&offset=4095").await["data"]

@@ -13,9 +13,6 @@ use crate::helpers::{
     json_ok, message, message_ids, run_to_exit, with, TestApp, TestDatabase, SECRET,
 };
 
-/// How long a test waits for an expiry before failing.
-const PATIENCE: Duration = Duration::from_secs(30);
-
 async fn post_ok(app: &TestApp, bodies: &[Value]) {
     let responses = join_all(bodies.iter().map(|body| app.post_webhook(body))).await;
     for response in responses {
@@ -41,19 +38,6 @@ async fn metric(app: &TestApp, series: &str) -> f64 {
 const CREATED: &str = "webhook_requests_total{result=\"created\"}";
 const DELETED: &str = "webhook_retention_deleted_total";
 
-/// Polls `/stats` until it counts `total` messages.
-async fn wait_for_total(app: &TestApp, total: u64) -> Value {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let stats = app.stats().await;
-        if stats["total_messages"] == total {
-            return stats;
-        }
-        assert!(Instant::now() < deadline, "never {total} messages: {stats}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn expired_messages_leave_every_answer_and_their_ids_are_stored_again() {
     let app = TestApp::spawn_with(&[("RETENTION", "3s")]).await;
@@ -69,7 +53,7 @@ async fn expired_messages_leave_every_answer_and_their_ids_are_stored_again() {
     assert_eq!(app.stats().await["total_messages"], 3);
     assert_eq!(app.messages("q=alpha").await["total"], 2);
 
-    let stats = wait_for_total(&app, 0).await;
+    let stats = app.wait_for_total(0).await;
     assert_eq!(
         stats,
         json!({"total_messages": 0, "senders_count": 0, "messages_per_sender": [],
@@ -138,7 +122,7 @@ async fn messages_expire_by_when_they_were_stored_and_the_newer_ones_stay_exact(
     .await;
     assert_eq!(app.stats().await["total_messages"], 7);
 
-    let stats = wait_for_total(&app, 3).await;
+    let stats = app.wait_for_total(3).await;
     assert_eq!(
         stats,
         json!({"total_messages": 3, "senders_count": 2,
@@ -195,7 +179,7 @@ async fn ingest_and_expiry_at_once_lose_nothing_acknowledged_that_did_not_expire
         }
         wave += 1;
     }
-    wait_for_total(&app, 0).await;
+    app.wait_for_total(0).await;
     assert_eq!(metric(&app, CREATED).await, acknowledged as f64);
     assert_eq!(metric(&app, DELETED).await, acknowledged as f64);
     let mut database = app.database.connect().await;
@@ -306,7 +290,7 @@ async fn a_search_asked_again_follows_new_and_expired_rows_across_blocks() {
     searched_twice(&app, &[older, newer.clone()].concat()).await;
     // Now the first block has emptied, and the second has only lost rows since its
     // matches were counted.
-    wait_for_total(&app, newer.len() as u64).await;
+    app.wait_for_total(newer.len() as u64).await;
     searched_twice(&app, &newer).await;
 }
 

@@ -192,6 +192,23 @@ impl TestApp {
         json_ok(self.get("/stats").await).await
     }
 
+    /// Polls `/stats` until it counts `total` messages (expiry, in the background),
+    /// and returns it.
+    pub async fn wait_for_total(&self, total: u64) -> Value {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let stats = self.stats().await;
+            if stats["total_messages"] == total {
+                return stats;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never {total} messages: {stats}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// GET /metrics as text.
     pub async fn metrics(&self) -> String {
         let response = self.get("/metrics").await;
