@@ -241,8 +241,8 @@ fn schema_current(
 /// Refuses a database that holds migrations this binary does not know, with what to
 /// do about it. Such a database was migrated by a newer version (migrations only go
 /// forward, so an older binary cannot use it) or by a development version from before
-/// the schema was squashed into one migration, which cannot be upgraded in place. `applied`
-/// is every version the database records (none for a new database).
+/// the schema was squashed into one migration, which cannot be upgraded in place.
+/// `applied` is every version the database records (none for a new database).
 fn refuse_unknown_migrations(
     applied: &[i64],
     migrator: &sqlx::migrate::Migrator,
