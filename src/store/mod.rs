@@ -1,9 +1,11 @@
 //! Where messages live: the write queue that commits them in groups, and the reads
 //! behind `/messages`, `/stats` and readiness, on SQLite or on PostgreSQL.
 //!
-//! Both backends share the writer (`writer`, which needs a `Committer`) and implement
-//! `Backend` for the reads; `Store` picks one from the URL at startup.
+//! Both backends share the writer (`writer`) and the retention sweep (`retention`),
+//! implement `Committer` for their writes and `Backend` for the reads; `Store` picks
+//! one from the URL at startup.
 
+mod committer;
 mod cursor;
 mod postgres;
 mod query;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use prometheus::IntCounter;
 use tokio::sync::oneshot;
 
-use super::writer::Committer;
+use super::committer::Committer;
 
 /// Rows deleted per transaction: short enough that a webhook queued behind it is not
 /// held up for long, long enough to delete far faster than messages arrive.
@@ -21,6 +21,14 @@ pub(super) const BATCH_ROWS: usize = 250;
 /// kept less than a minute.
 const LONGEST_PAUSE: Duration = Duration::from_secs(60);
 const SHORTEST_PAUSE: Duration = Duration::from_secs(1);
+
+/// Where the sweep deletes.
+pub(super) enum SweepOn<C> {
+    /// On the writer's connection, between its batches: where one connection writes.
+    Writer,
+    /// On a connection of its own, beside the writer: where writers run concurrently.
+    Own(C),
+}
 
 /// When the next batch of deletions is due, and what the current sweep deleted so far.
 pub(super) struct Sweep {

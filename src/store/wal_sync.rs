@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use prometheus::Histogram;
 use tokio::sync::mpsc;
 
-use super::writer::Reply;
+use super::committer::Reply;
 use super::{InsertOutcome, StoreError};
 
 /// Committed batches that may wait for their sync at once; beyond that the writer

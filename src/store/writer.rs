@@ -3,16 +3,14 @@
 //! answered only when its batch is durable (`wal_sync`). One fsync serves a whole
 //! batch (or several), and a 200 still means "on disk".
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use std::future::Future;
-
 use tokio::sync::{mpsc, oneshot};
 
-use super::retention::Sweep;
+use super::committer::{Committer, Pending};
+use super::retention::{Sweep, SweepOn};
 use super::wal_sync::{
     answer, answer_unavailable, answer_when_synced, Committed, Durability, WalFile,
     BATCHES_AWAITING_SYNC,
@@ -24,63 +22,8 @@ pub use crate::metrics::WriterMetrics;
 /// How often a writer whose commits fail tries a write without traffic.
 const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
-pub(super) type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
-
 /// How to stop the writer: the signal to send, and the signal that it has finished.
 type Stop = (oneshot::Sender<()>, oneshot::Receiver<()>);
-
-pub(super) struct Pending {
-    pub(super) message: Message,
-    pub(super) reply: Reply,
-}
-
-/// What the writer needs from a database: commit a batch in one transaction, and try
-/// a write without traffic. Each backend implements it on its write connection.
-pub(super) trait Committer: Send + 'static {
-    /// Inserts every message of `batch` unless its id exists, in one transaction, and
-    /// commits; says per message whether it created the row. The first occurrence of
-    /// an id in the batch is the one that may create it.
-    fn commit(
-        &mut self,
-        batch: &[Pending],
-    ) -> impl Future<Output = Result<Vec<InsertOutcome>, sqlx::Error>> + Send;
-
-    /// Deletes up to `limit` of the oldest messages stored before `cutoff` (RFC 3339,
-    /// as `created_at` is written) in one transaction; says how many it deleted.
-    fn expire(
-        &mut self,
-        cutoff: &str,
-        limit: usize,
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
-
-    /// Writes and commits something harmless, to learn whether writes work again.
-    fn probe(&mut self) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-
-    /// Closes the write connection.
-    fn close(self) -> impl Future<Output = ()> + Send;
-}
-
-/// Per message of `batch`, whether it created its row: only the first occurrence of
-/// an id in the batch can have, and only if its id is among `created`.
-pub(super) fn outcomes(batch: &[Pending], mut created: HashSet<Vec<u8>>) -> Vec<InsertOutcome> {
-    batch
-        .iter()
-        .map(
-            |pending| match created.remove(pending.message.message_id.as_bytes()) {
-                true => InsertOutcome::Created,
-                false => InsertOutcome::Duplicate,
-            },
-        )
-        .collect()
-}
-
-/// Where the retention sweep deletes.
-pub(super) enum SweepOn<C> {
-    /// On the writer's connection, between its batches: where one connection writes.
-    Writer,
-    /// On a connection of its own, beside the writer: where writers run concurrently.
-    Own(C),
-}
 
 /// Sleeps until `at`; forever for `None`.
 async fn sleep_until(at: Option<Instant>) {

@@ -15,7 +15,7 @@ use sqlx::{PgPool, Postgres};
 
 use super::searchable;
 use crate::message::Message;
-use crate::store::writer::{outcomes, Committer, Pending};
+use crate::store::committer::{outcomes, Committer, Pending};
 use crate::store::InsertOutcome;
 
 const INSERT_BATCH: &str = "\

@@ -14,8 +14,9 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
+use super::retention::SweepOn;
 use super::wal_sync::Durability;
-use super::writer::{SweepOn, WriteQueue, WriterMetrics};
+use super::writer::{WriteQueue, WriterMetrics};
 use super::{
     refuse_unknown_migrations, schema_current, Backend, BoxFuture, MessageFilter, Page, PageStart,
     Stats, APPLIED_MIGRATION, APPLIED_VERSIONS,

@@ -10,7 +10,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::message::Message;
-use crate::store::writer::{outcomes, Committer, Pending};
+use crate::store::committer::{outcomes, Committer, Pending};
 use crate::store::{fold_case, InsertOutcome};
 
 const INSERT_MESSAGES: &str = "INSERT INTO messages \

@@ -17,8 +17,9 @@ use sqlx::SqlitePool;
 
 use batch::{AfterFailure, SqliteCommitter};
 
+use super::retention::SweepOn;
 use super::wal_sync::Durability;
-use super::writer::{SweepOn, WriteQueue, WriterMetrics};
+use super::writer::{WriteQueue, WriterMetrics};
 use super::{
     refuse_unknown_migrations, schema_current, Backend, BoxFuture, MessageFilter, Page, PageStart,
     Stats, APPLIED_MIGRATION, APPLIED_VERSIONS,

@@ -9,7 +9,7 @@ use super::batch::{insert_messages, AfterFailure, SqliteCommitter};
 use super::count::{count_rows, TextSearch};
 use super::reads::page;
 use crate::message::Message;
-use crate::store::writer::Committer;
+use crate::store::committer::Committer;
 use crate::store::{fold_case, MessageFilter, PageStart, SenderCount, Stats};
 use crate::timestamp::Timestamp;
 
