@@ -98,7 +98,7 @@ bench-replicas:
 
 ## Read benchmark on 1,000,000 seeded messages (MESSAGES=10000000 for the large run);
 ## BACKEND=sqlite|postgres, REQUESTS=200 per query shape; BIN=path/to/webhook-inbox
-## measures another build (on SQLite, on a copy of the seed).
+## measures another build (on a copy of the seed).
 bench-queries:
 	BACKEND=$(or $(BACKEND),sqlite) scripts/bench-queries.sh $(or $(MESSAGES),1000000)
 

@@ -9,11 +9,10 @@
 #   exactly MESSAGES messages. Seeded as wi_bench_seed_MESSAGES_partial, then vacuumed
 #   and analyzed (as autovacuum would have done on a live database) and renamed.
 # REQUESTS=n: requests per query shape (default 200).
-# BIN=path/to/webhook-inbox (relative to the repository) measures another build. On
-# SQLite the server runs on a copy of the seeded database, beside it in target/bench, so
-# that a build whose migrations change the schema leaves the seed as it was for the
-# next one; on PostgreSQL it runs on the seeded database itself, which such a build
-# migrates.
+# BIN=path/to/webhook-inbox (relative to the repository) measures another build.
+# The server runs on a copy of the seeded database (SQLite: beside it in target/bench;
+# PostgreSQL: a database made from it as a template), so that a build whose migrations
+# change the schema leaves the seed as it was for the next one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-postgres.sh
@@ -54,7 +53,6 @@ if [ "$backend" = postgres ]; then
             'BEGIN { printf "VACUUM (ANALYZE) took %.1f s\n", to - from }' >&2
         pg_psql -c "ALTER DATABASE \"${name}_partial\" RENAME TO \"$name\""
     fi
-    url=$(pg_url "$name")
     size=$(pg_psql -c "SELECT pg_database_size('$name') / 1048576")
 else
     database=$(seeded_sqlite "$messages")
@@ -64,8 +62,14 @@ fi
 mkdir -p target/bench
 work=$(mktemp -d "$PWD/target/bench/run.XXXXXX")
 server=""
-trap '[ -n "$server" ] && { kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true; }; rm -rf "$work"' EXIT
-if [ "$backend" = sqlite ]; then
+copy="wi_bench_queries_$$"
+trap '[ -n "$server" ] && { kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true; }
+    [ "$backend" = postgres ] && { pg_drop "$copy" || true; }
+    rm -rf "$work"' EXIT
+if [ "$backend" = postgres ]; then
+    pg_psql -c "CREATE DATABASE \"$copy\" TEMPLATE \"$name\"" >/dev/null
+    url=$(pg_url "$copy")
+else
     cp --reflink=auto "$database" "$work/app.db"
     url="sqlite://$work/app.db"
 fi
