@@ -230,6 +230,9 @@ async fn page(
     let text_condition = |query: &mut QueryBuilder<'_, Postgres>, q: &str| {
         text_condition(query, q, plan);
     };
+    let conditions = |select: &mut QueryBuilder<'_, Postgres>| {
+        page_conditions(select, filter, SENDERS, start, text_condition, id_bytes);
+    };
     let mut select = match plan {
         TextPlan::Walk if matches!(start, PageStart::Offset(skipped) if *skipped > 0) => {
             // The ids of the page first: the rows skipped are then read from the index
@@ -239,14 +242,7 @@ async fn page(
                 "SELECT {PAGE_COLUMNS} FROM messages \
                  WHERE message_id IN (SELECT message_id FROM messages"
             ));
-            page_conditions(
-                &mut select,
-                filter,
-                SENDERS,
-                start,
-                text_condition,
-                id_bytes,
-            );
+            conditions(&mut select);
             page_order(&mut select, filter, SENDERS, limit, start);
             // The order of `page_order` with the sender index led by the sender.
             select.push(") ORDER BY ts_key ASC, message_id ASC");
@@ -259,14 +255,7 @@ async fn page(
             let mut select = QueryBuilder::new(format!(
                 "WITH matches AS MATERIALIZED (SELECT {PAGE_COLUMNS} FROM messages"
             ));
-            page_conditions(
-                &mut select,
-                filter,
-                SENDERS,
-                start,
-                text_condition,
-                id_bytes,
-            );
+            conditions(&mut select);
             select.push(format!(") SELECT {PAGE_COLUMNS} FROM matches"));
             page_order(&mut select, filter, SENDERS, limit, start);
             select
