@@ -52,11 +52,7 @@ pub(super) async fn open(
     // One direct connection first: a pool that cannot connect reports only a timeout,
     // while this reports why (refused, no such database, authentication).
     PgConnection::connect_with(&connect).await?.close().await?;
-    let write_pool = PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(connect.clone())
-        .await?;
+    let write_pool = one_connection(connect.clone()).await?;
     // sqlx holds an advisory lock while it migrates: replicas starting together apply
     // each migration once, and the others wait for it. (On the write connection: the
     // read connections' statement timeout must not cut a long migration short.)
@@ -90,15 +86,7 @@ pub(super) async fn open(
     // again later, so that it cannot hold up shutdown.
     let sweep_on = match options.retention {
         Some(_) => SweepOn::Own(PgCommitter {
-            pool: PgPoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(
-                    connect
-                        .clone()
-                        .options([("statement_timeout", SWEEP_TIMEOUT)]),
-                )
-                .await?,
+            pool: one_connection(connect.options([("statement_timeout", SWEEP_TIMEOUT)])).await?,
         }),
         None => SweepOn::Writer,
     };
@@ -108,6 +96,15 @@ pub(super) async fn open(
         searches: Default::default(),
     };
     Ok((reader, writer))
+}
+
+/// A pool of one write connection (the writer's, or the sweep's).
+async fn one_connection(connect: PgConnectOptions) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(connect)
+        .await
 }
 
 /// PostgreSQL reuses the space of deleted rows once vacuum has cleared them: with
