@@ -131,9 +131,10 @@ impl Application {
     /// whatever is queued and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let metrics = self.metrics;
-        let on_refusal: OnRefusal = Arc::new(move |status: StatusCode| {
+        let on_refusal: OnRefusal = Arc::new(move |status: StatusCode, request_id: &str| {
             // As the request line of every other 4xx, without what hyper could not read.
             tracing::warn!(
+                request_id,
                 status = status.as_u16(),
                 "request refused: not valid HTTP/1.1"
             );

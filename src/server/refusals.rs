@@ -1,9 +1,10 @@
 //! hyper refuses a request it cannot parse (a broken request line or header, a head
 //! over its limits, a bad `Content-Length`) before any of the service's code runs, and
 //! its refusal has an empty body: `HTTP/1.1 400 Bad Request`, `connection: close`,
-//! `content-length: 0`. Every other 4xx of the service is JSON with a `detail`, and is
-//! logged and counted. This wrapper around a connection rewrites exactly hyper's
-//! refusal into that shape as it is written, and reports it.
+//! `content-length: 0`. Every other 4xx of the service is JSON with a `detail` and an
+//! `X-Request-ID`, and is logged and counted. This wrapper around a connection rewrites
+//! exactly hyper's refusal into that shape as it is written, with a new request id,
+//! and reports it.
 
 use std::io;
 use std::pin::Pin;
@@ -15,8 +16,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::routes::error::status_detail;
 
-/// Told of each refusal rewritten, with its status.
-pub type OnRefusal = Arc<dyn Fn(StatusCode) + Send + Sync>;
+/// Told of each refusal rewritten, with its status and request id.
+pub type OnRefusal = Arc<dyn Fn(StatusCode, &str) + Send + Sync>;
 
 /// A connection whose refusals by hyper are rewritten into JSON.
 ///
@@ -79,8 +80,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for JsonRefusals<S> {
         let Some(status) = hyper_refusal(buf) else {
             return Pin::new(&mut this.inner).poll_write(cx, buf);
         };
-        (this.on_refusal)(status);
-        this.pending = json_refusal(status);
+        // No request was read, so no id came with one: a new one, as for any other.
+        let request_id = uuid::Uuid::new_v4().to_string();
+        (this.on_refusal)(status, &request_id);
+        this.pending = json_refusal(status, &request_id);
         // hyper's refusal counts as written; ours goes out now or, if the socket is
         // full, on the flush that hyper makes next.
         if let Poll::Ready(Err(error)) = this.poll_pending(cx) {
@@ -123,8 +126,9 @@ fn hyper_refusal(response: &[u8]) -> Option<StatusCode> {
     (status.is_client_error() && hyper_headers).then_some(status)
 }
 
-/// The refusal in the service's shape: a JSON `detail`, and the connection closed.
-fn json_refusal(status: StatusCode) -> Vec<u8> {
+/// The refusal in the service's shape: a JSON `detail`, the request id, and the
+/// connection closed.
+fn json_refusal(status: StatusCode, request_id: &str) -> Vec<u8> {
     let detail = match status {
         // hyper's 400 means the request could not be parsed at all.
         StatusCode::BAD_REQUEST => "the request is not valid HTTP/1.1",
@@ -133,7 +137,7 @@ fn json_refusal(status: StatusCode) -> Vec<u8> {
     let body = serde_json::json!({ "detail": detail }).to_string();
     format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         connection: close\r\n\r\n{body}",
+         x-request-id: {request_id}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -181,13 +185,13 @@ mod tests {
 
     #[test]
     fn the_refusal_is_rewritten_as_json_with_its_status() {
-        let rewritten = String::from_utf8(json_refusal(StatusCode::URI_TOO_LONG)).unwrap();
+        let rewritten = String::from_utf8(json_refusal(StatusCode::URI_TOO_LONG, "an-id")).unwrap();
         let (head, body) = rewritten.split_once("\r\n\r\n").unwrap();
         assert_eq!(
             head,
             format!(
                 "HTTP/1.1 414 URI Too Long\r\ncontent-type: application/json\r\n\
-                 content-length: {}\r\nconnection: close",
+                 content-length: {}\r\nx-request-id: an-id\r\nconnection: close",
                 body.len()
             )
         );

@@ -237,8 +237,8 @@ fn label_values(text: &str, name: &str, label: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// A request hyper cannot parse never reaches the router; it is refused in JSON all
-/// the same, logged, and counted under `unmatched`.
+/// A request hyper cannot parse never reaches the router; it is refused in JSON with a
+/// request id all the same, logged under that id, and counted under `unmatched`.
 #[tokio::test]
 async fn a_request_that_is_not_http_is_refused_in_json_logged_and_counted() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -265,6 +265,12 @@ async fn a_request_that_is_not_http_is_refused_in_json_logged_and_counted() {
         (&line["level"], &line["status"]),
         (&json!("WARN"), &json!(400))
     );
+    let request_id = head
+        .split("\r\n")
+        .find_map(|header| header.strip_prefix("x-request-id: "))
+        .unwrap_or_else(|| panic!("no x-request-id: {head}"));
+    assert!(uuid::Uuid::parse_str(request_id).is_ok(), "{request_id}");
+    assert_eq!(line["request_id"], request_id);
     let text = app.metrics().await;
     let refused = [("path", "unmatched"), ("status", "400")];
     assert_eq!(

@@ -49,6 +49,8 @@ pub(super) struct Case {
 pub(super) struct Answer {
     pub(super) status: u16,
     pub(super) content_type: String,
+    /// The `X-Request-ID` header, which every answer carries.
+    pub(super) request_id: Option<String>,
     pub(super) body: Vec<u8>,
 }
 
@@ -193,6 +195,10 @@ async fn answer(app: &TestApp, client: &Client, request: &Request) -> Result<Ans
                     .get("content-type")
                     .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
                     .unwrap_or_default();
+                let request_id = response
+                    .headers()
+                    .get("x-request-id")
+                    .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
                 let body = response
                     .bytes()
                     .await
@@ -200,6 +206,7 @@ async fn answer(app: &TestApp, client: &Client, request: &Request) -> Result<Ans
                 Ok(Answer {
                     status,
                     content_type,
+                    request_id,
                     body: body.to_vec(),
                 })
             }
@@ -221,6 +228,9 @@ fn check(expect: Expect, answer: &Answer, require_json: bool) -> Result<(), Stri
     };
     if !status_ok {
         return Err(format!("expected {expect:?}, got {status} {body:.300}"));
+    }
+    if answer.request_id.as_deref().is_none_or(str::is_empty) {
+        return Err(format!("{status} without an X-Request-ID: {body:.300}"));
     }
     if !require_json {
         return Ok(());

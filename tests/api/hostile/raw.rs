@@ -69,6 +69,7 @@ fn parse_response(received: &[u8]) -> Result<Option<Answer>, String> {
     Ok(Some(Answer {
         status,
         content_type: header("content-type").unwrap_or_default(),
+        request_id: header("x-request-id"),
         body: body[..length].to_vec(),
     }))
 }
