@@ -266,3 +266,30 @@ fn a_whsec_secret_that_does_not_decode_is_named_without_its_value() {
         assert!(config(&[("WEBHOOK_SECRET", good)]).is_ok(), "{good}");
     }
 }
+
+/// Every setting's variable is in the README's configuration table and in `.env.example`,
+/// so neither falls behind when a setting is added.
+#[test]
+fn the_readme_and_the_env_example_name_every_setting() {
+    let command = <Settings as clap::Args>::augment_args(clap::Command::new("webhook-inbox"));
+    let variables: Vec<String> = command
+        .get_arguments()
+        .filter_map(|argument| argument.get_env())
+        .map(|variable| variable.to_string_lossy().into_owned())
+        .collect();
+    assert!(variables.len() > 10, "{variables:?}");
+    let readme = include_str!("../../README.md");
+    let example = include_str!("../../.env.example");
+    for variable in &variables {
+        assert!(
+            readme
+                .lines()
+                .any(|row| row.starts_with("| `") && row.contains(&format!("`{variable}`"))),
+            "{variable} is not in the README's configuration table"
+        );
+        assert!(
+            example.contains(&format!("\n{variable}=")),
+            "{variable} is not in .env.example"
+        );
+    }
+}

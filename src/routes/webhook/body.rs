@@ -26,10 +26,11 @@ pub struct BodyBudget {
 }
 
 impl BodyBudget {
-    /// A budget of `bytes`, at most `u32::MAX` (the most one acquisition can name).
+    /// A budget of `bytes`: one permit a byte, so at most `Semaphore::MAX_PERMITS`
+    /// (2^61 on 64 bits; the configuration allows 16 GiB).
     pub fn new(bytes: usize, in_flight: IntGauge) -> Self {
         Self {
-            bytes: Arc::new(Semaphore::new(bytes.min(u32::MAX as usize))),
+            bytes: Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))),
             in_flight,
         }
     }
