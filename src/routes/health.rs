@@ -56,7 +56,7 @@ pub async fn live() -> Json<Probe> {
         (status = 200, body = Probe, description = "Ready to store and serve messages"),
         (status = 408, response = TimedOut),
         (status = 503, body = Probe, description = "Not ready; `detail` names the failed check",
-         example = json!({"status": "unavailable", "detail": "schema: migrations not applied"})),
+         example = json!({"status": "unavailable", "detail": "schema: migrations are not applied"})),
     )
 )]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Probe>) {

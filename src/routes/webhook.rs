@@ -46,7 +46,8 @@ pub enum OkStatus {
     request_body(
         content = WebhookMessage,
         description = "One message, as UTF-8 JSON. A missing Content-Type is read as JSON; \
-                       any other type than JSON is a 422 at `[\"header\", \"content-type\"]`.",
+                       a type other than `application/json` or `application/…+json` is a \
+                       422 at `[\"header\", \"content-type\"]`.",
     ),
     security(("signature" = []), ("standard_webhooks" = [])),
     responses(

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::Value;
 use webhook_inbox::routes::{contract_routes, DOCS_ROUTES};
 
-use crate::helpers::{json_ok, TestApp};
+use crate::helpers::{json_ok, message, TestApp};
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"];
 
@@ -167,4 +167,29 @@ async fn the_document_carries_the_crate_version() {
     let document = document(&app).await;
 
     assert_eq!(document["info"]["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn a_next_cursor_matches_the_documented_cursor_pattern() {
+    let app = TestApp::spawn().await;
+    for id in ["first", "second"] {
+        assert_eq!(app.post_webhook(&message(id)).await.status(), 200);
+    }
+
+    let page = app.messages("limit=1").await;
+
+    let cursor = page["next_cursor"].as_str().expect("a next page");
+    let document = document(&app).await;
+    let parameters = document["paths"]["/messages"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    let cursor_parameter = parameters
+        .iter()
+        .find(|parameter| parameter["name"] == "cursor")
+        .expect("a cursor parameter");
+    let pattern = cursor_parameter["schema"]["pattern"]
+        .as_str()
+        .expect("a pattern");
+    let pattern = regex::Regex::new(pattern).expect("a valid pattern");
+    assert!(pattern.is_match(cursor), "{cursor} against {pattern}");
 }

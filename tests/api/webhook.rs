@@ -267,6 +267,42 @@ async fn webhook_refuses_a_body_that_names_another_content_type() {
     assert_eq!(stored_count(&app).await, 0);
 }
 
+/// `application/json` and the JSON types `application/…+json`, with any parameters, are
+/// read as JSON; a type that only looks like them is not.
+#[tokio::test]
+async fn webhook_reads_every_json_content_type_and_no_other() {
+    let app = TestApp::spawn().await;
+    let post = async |id: &str, content_type: &str| {
+        let body = serde_json::to_vec(&message(id)).unwrap();
+        app.client
+            .post(format!("{}/webhook", app.address))
+            .header("content-type", content_type)
+            .header("x-signature", sign(&body))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    };
+
+    let accepted = [
+        "application/json",
+        "Application/JSON; charset=utf-8",
+        "application/vnd.sender.message+json",
+    ];
+    for (index, content_type) in accepted.into_iter().enumerate() {
+        json_ok(post(&format!("json{index}"), content_type).await).await;
+    }
+    for content_type in ["text/json", "application/jsonp", "application/json-seq"] {
+        let json = json_with_status(post("refused", content_type).await, 422).await;
+        assert_eq!(
+            detail_locs(&json),
+            [json!(["header", "content-type"])],
+            "{content_type}"
+        );
+    }
+    assert_eq!(stored_count(&app).await, 3);
+}
+
 #[tokio::test]
 async fn webhook_returns_413_for_bodies_over_the_limit_with_or_without_a_length() {
     let app = TestApp::spawn_with(&[("MAX_BODY_BYTES", "1024")]).await;

@@ -44,7 +44,7 @@ impl IntoParams for ListQuery {
                 "cursor",
                 "The `next_cursor` of the previous page (an opaque token): continue right \
                  after it. Pass the same filters again. Not together with `offset`.",
-                string(Some("^(?:[0-9a-fA-F]{2})+$")),
+                string(Some("^[A-Za-z0-9_-]+$")),
             ),
             (
                 "from",
