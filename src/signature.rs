@@ -140,14 +140,15 @@ impl Verifier {
         body: &[u8],
         now: SystemTime,
     ) -> Result<(), Rejection> {
+        // A header given more than once is as good as missing: which one was meant?
+        let single = |name: &str| {
+            let mut values = headers.values(name);
+            match (values.next(), values.next()) {
+                (Some(value), None) => Some(value),
+                _ => None,
+            }
+        };
         if headers.values(STANDARD_SIGNATURE_HEADER).next().is_some() {
-            let single = |name: &str| {
-                let mut values = headers.values(name);
-                match (values.next(), values.next()) {
-                    (Some(value), None) => Some(value),
-                    _ => None,
-                }
-            };
             let request = StandardHeaders {
                 id: single(ID_HEADER),
                 timestamp: single(TIMESTAMP_HEADER),
@@ -162,7 +163,7 @@ impl Verifier {
                 self.tolerance.as_secs(),
             );
         }
-        let signature = headers.values(SIGNATURE_HEADER).next();
+        let signature = single(SIGNATURE_HEADER);
         verify_hex(&self.hex_keys, body, signature).map_err(|_| Rejection::InvalidSignature)
     }
 }

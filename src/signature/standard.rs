@@ -17,9 +17,9 @@ pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
 pub const SIGNATURE_HEADER: &str = "webhook-signature";
 
-/// The most `webhook-signature` entries looked at: each may cost one HMAC per key, and
-/// HMAC runs before anything else, so one request's cost is capped. Later entries
-/// are ignored.
+/// The most `v1` entries of `webhook-signature` looked at: each is decoded and compared
+/// with every key's HMAC, so one request's work stays bounded however long its header.
+/// Later `v1` entries are ignored, as entries of other versions always are.
 pub const MAX_SIGNATURES: usize = 8;
 
 /// The prefix of a secret that is a Standard Webhooks key.
@@ -82,17 +82,15 @@ pub fn verify_standard(
         .ok_or(invalid)?;
     let mut candidates = [[0u8; MAC_LEN]; MAX_SIGNATURES];
     let mut count = 0;
-    for entry in headers
+    for mac in headers
         .signature
         .ok_or(invalid)?
         .split(|&byte| byte == b' ')
-        .filter(|entry| !entry.is_empty())
+        .filter_map(v1_signature)
         .take(MAX_SIGNATURES)
     {
-        if let Some(mac) = v1_signature(entry) {
-            candidates[count] = mac;
-            count += 1;
-        }
+        candidates[count] = mac;
+        count += 1;
     }
     let candidates = &candidates[..count];
     if candidates.is_empty() {

@@ -188,8 +188,27 @@ mod standard_webhooks {
         );
     }
 
+    /// Both schemes alike: a signature header given twice is as good as missing.
     #[test]
-    fn only_the_first_eight_entries_are_checked() {
+    fn an_x_signature_given_twice_is_refused_whichever_comes_first() {
+        let verifier = verifier(SECRET, &[], 300);
+        let good = sign(&Secret::new(SECRET), BODY);
+        let mut once = RequestHeaders::new();
+        once.append(SIGNATURE_HEADER, &good);
+        assert_eq!(at(&verifier, &once, BODY, TS), Ok(()));
+        for [first, second] in [[good.as_str(), "00"], ["00", good.as_str()]] {
+            let mut twice = RequestHeaders::new();
+            twice.append(SIGNATURE_HEADER, first);
+            twice.append(SIGNATURE_HEADER, second);
+            assert_eq!(
+                at(&verifier, &twice, BODY, TS),
+                Err(Rejection::InvalidSignature)
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_first_eight_v1_entries_are_checked_and_other_versions_do_not_count() {
         let verifier = verifier(SECRET, &[], 300);
         let other = "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
         let entries = |wrong: usize| {
@@ -204,6 +223,10 @@ mod standard_webhooks {
             at(&verifier, &ninth, BODY, TS),
             Err(Rejection::InvalidSignature)
         );
+        let other_versions = vec![format!("v1a,{}", &GOOD[3..]); 2 * MAX_SIGNATURES];
+        let after_others = format!("{} {GOOD}", other_versions.join(" "));
+        let request = headers(ID, &TS.to_string(), &after_others);
+        assert_eq!(at(&verifier, &request, BODY, TS), Ok(()));
     }
 
     #[test]
