@@ -28,12 +28,14 @@ const SECRET_PREFIX: &str = "whsec_";
 /// The length of an HMAC-SHA256, in bytes.
 const MAC_LEN: usize = 32;
 
-/// Base64, standard alphabet, padding optional (as the specification's libraries read).
+/// Base64, standard alphabet, padding optional, and the unused bits of the last
+/// character not required to be zero (as the specification's libraries read it).
 const BASE64: GeneralPurpose = GeneralPurpose::new(
     &STANDARD,
     GeneralPurposeConfig::new()
         .with_encode_padding(true)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
 );
 
 /// A `whsec_` secret whose key is not base64, or is empty.

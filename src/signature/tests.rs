@@ -188,6 +188,19 @@ mod standard_webhooks {
         );
     }
 
+    /// As Python's `b64decode` and Go's `StdEncoding` read it: `AB==` is one zero byte,
+    /// although its last character has a bit set that no byte uses.
+    #[test]
+    fn a_key_is_read_whatever_the_unused_bits_of_its_last_character() {
+        for secret in ["whsec_AA==", "whsec_AB==", "whsec_AB"] {
+            assert_eq!(
+                standard_key(&Secret::new(secret)),
+                Some(Ok(vec![0])),
+                "{secret}"
+            );
+        }
+    }
+
     /// Both schemes alike: a signature header given twice is as good as missing.
     #[test]
     fn an_x_signature_given_twice_is_refused_whichever_comes_first() {
