@@ -41,26 +41,3 @@ pub fn router() -> Router<AppState> {
     let (api, document) = api().split_for_parts();
     api.merge(docs::router(&document)).merge(console::router())
 }
-
-/// `(METHOD, path)` of every route of the contract, as `api` registers them.
-pub fn contract_routes() -> Vec<(String, String)> {
-    let mut routes = Vec::new();
-    for (path, item) in api().into_openapi().paths.paths {
-        let operations = [
-            ("GET", &item.get),
-            ("POST", &item.post),
-            ("PUT", &item.put),
-            ("PATCH", &item.patch),
-            ("DELETE", &item.delete),
-            ("HEAD", &item.head),
-            ("OPTIONS", &item.options),
-            ("TRACE", &item.trace),
-        ];
-        for (method, operation) in operations {
-            if operation.is_some() {
-                routes.push((method.to_owned(), path.clone()));
-            }
-        }
-    }
-    routes
-}

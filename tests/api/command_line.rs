@@ -150,7 +150,7 @@ async fn every_numeric_setting_out_of_range_stops_startup_with_one_json_line_nam
 }
 
 #[tokio::test]
-async fn healthcheck_exits_0_only_when_the_service_on_port_is_ready() {
+async fn healthcheck_exits_0_while_the_service_on_port_answers_and_1_once_it_stopped() {
     let app = TestApp::spawn().await;
     let port = app.address.rsplit(':').next().unwrap().to_owned();
     let ready = run(&["healthcheck"], &[("PORT", &port)], b"").await;

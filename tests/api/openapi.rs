@@ -5,11 +5,21 @@ use std::collections::BTreeSet;
 
 use reqwest::Method;
 use serde_json::Value;
-use webhook_inbox::routes::{contract_routes, DOCS_ROUTES};
+use webhook_inbox::routes::DOCS_ROUTES;
 
 use crate::helpers::{json_ok, message, TestApp};
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"];
+
+/// The operations of the wire contract, written out rather than read from the code.
+const CONTRACT: [(&str, &str); 6] = [
+    ("POST", "/webhook"),
+    ("GET", "/messages"),
+    ("GET", "/stats"),
+    ("GET", "/metrics"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+];
 
 async fn document(app: &TestApp) -> Value {
     json_ok(app.get("/openapi.json").await).await
@@ -72,13 +82,16 @@ async fn the_document_is_openapi_3_1_with_resolvable_references() {
 }
 
 #[tokio::test]
-async fn the_document_lists_every_route_the_router_serves_and_nothing_else() {
+async fn the_document_lists_exactly_the_contract_and_the_router_serves_it() {
     let app = TestApp::spawn().await;
 
     let documented = operations(&document(&app).await);
 
-    let registered: BTreeSet<(String, String)> = contract_routes().into_iter().collect();
-    assert_eq!(documented, registered);
+    let contract: BTreeSet<(String, String)> = CONTRACT
+        .iter()
+        .map(|(method, path)| (method.to_string(), path.to_string()))
+        .collect();
+    assert_eq!(documented, contract);
     let paths: BTreeSet<&str> = documented.iter().map(|(_, path)| path.as_str()).collect();
     for path in &paths {
         for method in METHODS {

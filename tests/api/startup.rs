@@ -47,14 +47,26 @@ async fn a_four_slash_url_creates_the_absolute_path_and_its_missing_folders() {
     let url = format!("sqlite:///{}", path.display());
     assert!(url.starts_with("sqlite:////"), "{url}");
 
-    let app = TestApp::spawn_on(TestDatabase::sqlite(), &[("DATABASE_URL", &url)]).await;
+    let working = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_in(
+        Some(working.path()),
+        TestDatabase::sqlite(),
+        &[("DATABASE_URL", &url)],
+    )
+    .await;
 
     assert_serves_and_stores(&app).await;
     assert!(path.is_file(), "{} was created", path.display());
-    assert!(
-        !app.database_path().exists(),
-        "not the harness's default file"
-    );
+    assert_empty(working.path(), "nothing beside the absolute path");
+}
+
+/// Fails when `directory` holds anything.
+fn assert_empty(directory: &std::path::Path, why: &str) {
+    let entries: Vec<_> = std::fs::read_dir(directory)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert!(entries.is_empty(), "{why}: {entries:?}");
 }
 
 #[tokio::test]
@@ -93,7 +105,9 @@ async fn the_listening_line_shows_the_database_url_and_the_version() {
 
 #[tokio::test]
 async fn an_in_memory_database_serves_and_stores() {
-    let app = TestApp::spawn_on(
+    let working = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_in(
+        Some(working.path()),
         TestDatabase::sqlite(),
         &[("DATABASE_URL", "sqlite::memory:")],
     )
@@ -104,7 +118,7 @@ async fn an_in_memory_database_serves_and_stores() {
         json_ok(app.get("/health/ready").await).await["status"],
         "ok"
     );
-    assert!(!app.database_path().exists(), "no file is written");
+    assert_empty(working.path(), "no file is written");
 }
 
 #[tokio::test]

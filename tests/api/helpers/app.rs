@@ -1,7 +1,7 @@
 //! `TestApp`: the real binary on port 0 with a fresh database, its stdout captured
 //! as JSON log lines, and one method per endpoint.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,6 +50,15 @@ impl TestApp {
 
     /// A new process on `database` (several processes may share one).
     pub async fn spawn_on(database: Arc<TestDatabase>, env: &[(&str, &str)]) -> Self {
+        Self::spawn_in(None, database, env).await
+    }
+
+    /// `spawn_on`, with the process working in `directory` rather than in the test's.
+    pub async fn spawn_in(
+        directory: Option<&Path>,
+        database: Arc<TestDatabase>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut vars: Vec<(String, String)> = vec![
             ("WEBHOOK_SECRET".into(), SECRET.into()),
             ("HOST".into(), "127.0.0.1".into()),
@@ -61,7 +70,7 @@ impl TestApp {
             vars.retain(|(existing, _)| existing != key);
             vars.push((key.to_string(), value.to_string()));
         }
-        let (child, output, _readers) = launch(&vars);
+        let (child, output, _readers) = launch(&vars, directory);
         let mut app = Self {
             address: String::new(),
             // No connection reuse: the server closes a connection after refusing a
@@ -245,7 +254,7 @@ pub async fn run_to_exit(env: &[(&str, &str)]) -> (ExitStatus, Vec<Value>, Vec<S
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let (mut child, output, readers) = launch(&vars);
+    let (mut child, output, readers) = launch(&vars, None);
     let status = tokio::time::timeout(PATIENCE, child.wait())
         .await
         .expect("the process exits by itself")
@@ -264,8 +273,14 @@ pub async fn run_to_exit(env: &[(&str, &str)]) -> (ExitStatus, Vec<Value>, Vec<S
     (status, stdout, stderr)
 }
 
-fn launch(vars: &[(String, String)]) -> (Child, Arc<Output>, Vec<JoinHandle<()>>) {
+fn launch(
+    vars: &[(String, String)],
+    directory: Option<&Path>,
+) -> (Child, Arc<Output>, Vec<JoinHandle<()>>) {
     let mut command = Command::new(binary());
+    if let Some(directory) = directory {
+        command.current_dir(directory);
+    }
     command
         .env_clear()
         .envs(vars.iter().cloned())
