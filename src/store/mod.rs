@@ -241,28 +241,32 @@ fn schema_current(
 }
 
 /// Refuses a database that holds migrations this binary does not know, with what to
-/// do about it. Such a database was migrated by a newer version (migrations only go
-/// forward, so an older binary cannot use it) or by a development version from before
-/// the schema was squashed into one migration, which cannot be upgraded in place.
-/// `applied` is every version the database records (none for a new database).
+/// do about it. A migration older than all of this binary's comes from 0.1.0 or a
+/// development version before it, from before the schema was squashed into one
+/// migration: that schema cannot be upgraded in place. Any other was applied by a
+/// newer version, and migrations only go forward. `applied` is every version the
+/// database records (none for a new database).
 fn refuse_unknown_migrations(
     applied: &[i64],
     migrator: &sqlx::migrate::Migrator,
 ) -> Result<(), sqlx::Error> {
     let known = |version: &i64| migrator.iter().any(|m| m.version == *version);
-    match applied.iter().find(|version| !known(version)) {
-        None => Ok(()),
-        Some(version) => Err(sqlx::Error::Configuration(
-            format!(
-                "the database was migrated by a newer or a development version of \
-                 webhook-inbox (it records migration {version}, which this version does not \
-                 have): run the newer version on it, or restore the backup taken before the \
-                 upgrade; a database of a development version cannot be upgraded in place: \
-                 point DATABASE_URL at a new database, or move this one aside, and start again"
-            )
-            .into(),
-        )),
-    }
+    let first = migrator.iter().map(|m| m.version).min().unwrap_or(i64::MAX);
+    let advice = match applied.iter().find(|version| !known(version)) {
+        None => return Ok(()),
+        Some(&version) if version < first => format!(
+            "the database was made by webhook-inbox 0.1.0 or a development version before \
+             it (it records migration {version}), whose schema this version cannot upgrade \
+             in place: point DATABASE_URL at a new database, or move this one aside, and \
+             start again; the old database stays readable by the version that made it"
+        ),
+        Some(version) => format!(
+            "the database was migrated by a newer version of webhook-inbox (it records \
+             migration {version}, which this version does not have): run that version on \
+             it, or restore the backup taken before the upgrade"
+        ),
+    };
+    Err(sqlx::Error::Configuration(advice.into()))
 }
 
 /// Every migration version a database records; none when it has no migration table.

@@ -207,54 +207,60 @@ async fn a_retention_that_is_not_a_positive_duration_stops_startup() {
 }
 
 /// A database migrated by a newer version, or made before the schema was squashed into
-/// one migration, records migrations this version does not have: it is refused,
-/// untouched, with what to do.
+/// one migration (0.1.0), records migrations this version does not have: it is refused,
+/// untouched, with what to do about each.
 #[tokio::test]
-async fn a_database_of_a_newer_or_development_version_is_refused_with_what_to_do() {
-    let database = TestDatabase::fresh().await;
-    if !database.is_postgres() {
-        sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(database.sqlite_path())
-            .create_if_missing(true)
-            .connect()
-            .await
-            .unwrap();
-    }
-    let mut connection = database.connect().await;
-    connection
-        .execute(
-            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, success BOOLEAN NOT NULL); \
-             INSERT INTO _sqlx_migrations VALUES (20250115000010, TRUE)",
-        )
+async fn a_database_of_a_newer_version_or_of_0_1_0_is_refused_with_what_to_do() {
+    let cases: [(i64, &[&str]); 2] = [
+        (
+            20250115000010,
+            &["0.1.0", "20250115000010", "DATABASE_URL", "new database"],
+        ),
+        (
+            29991231000001,
+            &["newer version", "29991231000001", "backup"],
+        ),
+    ];
+    for (version, words) in cases {
+        let database = TestDatabase::fresh().await;
+        if !database.is_postgres() {
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(database.sqlite_path())
+                .create_if_missing(true)
+                .connect()
+                .await
+                .unwrap();
+        }
+        let mut connection = database.connect().await;
+        connection
+            .execute(&format!(
+                "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, success BOOLEAN NOT NULL); \
+                 INSERT INTO _sqlx_migrations VALUES ({version}, TRUE)"
+            ))
+            .await;
+        let url = database.url();
+        let (status, stdout, stderr) = run_to_exit(&[
+            ("WEBHOOK_SECRET", SECRET),
+            ("DATABASE_URL", &url),
+            ("PORT", "0"),
+        ])
         .await;
-    let url = database.url();
-    let (status, stdout, stderr) = run_to_exit(&[
-        ("WEBHOOK_SECRET", SECRET),
-        ("DATABASE_URL", &url),
-        ("PORT", "0"),
-    ])
-    .await;
-    assert!(!status.success(), "{status}");
-    assert_eq!(stderr, Vec::<String>::new());
-    let error = stdout.iter().find(|line| line["level"] == "ERROR");
-    let error = error.unwrap_or_else(|| panic!("no ERROR line in {stdout:?}"))["error"]
-        .as_str()
-        .expect("the error")
-        .to_owned();
-    for words in [
-        "newer",
-        "development version",
-        "20250115000010",
-        "backup",
-        "DATABASE_URL",
-    ] {
-        assert!(error.contains(words), "{error}");
+        assert!(!status.success(), "{status}");
+        assert_eq!(stderr, Vec::<String>::new());
+        let error = stdout.iter().find(|line| line["level"] == "ERROR");
+        let error = error.unwrap_or_else(|| panic!("no ERROR line in {stdout:?}"))["error"]
+            .as_str()
+            .expect("the error")
+            .to_owned();
+        for words in words {
+            assert!(error.contains(words), "{version}: {error}");
+        }
+        let tables: (i64,) = connection
+            .fetch_one("SELECT COUNT(*) FROM _sqlx_migrations")
+            .await;
+        assert_eq!(tables, (1,), "nothing was migrated");
+        connection.close().await;
     }
-    let tables: (i64,) = connection
-        .fetch_one("SELECT COUNT(*) FROM _sqlx_migrations")
-        .await;
-    assert_eq!(tables, (1,), "nothing was migrated");
-    connection.close().await;
 }
 
 /// A search asked again is answered from totals remembered per block of stored rows
