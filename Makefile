@@ -76,8 +76,10 @@ build:
 up:
 	docker compose up -d --build
 
+## Stops the service and keeps its volume (the database); `docker compose down -v`
+## would delete it.
 down:
-	docker compose down -v
+	docker compose down
 
 logs:
 	docker compose logs -f api

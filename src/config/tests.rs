@@ -268,7 +268,8 @@ fn a_whsec_secret_that_does_not_decode_is_named_without_its_value() {
 }
 
 /// Every setting's variable is in the README's configuration table and in `.env.example`,
-/// so neither falls behind when a setting is added.
+/// and the Compose services pass it on (but those the image fixes), so none falls behind
+/// when a setting is added.
 #[test]
 fn the_readme_and_the_env_example_name_every_setting() {
     let command = <Settings as clap::Args>::augment_args(clap::Command::new("webhook-inbox"));
@@ -280,6 +281,8 @@ fn the_readme_and_the_env_example_name_every_setting() {
     assert!(variables.len() > 10, "{variables:?}");
     let readme = include_str!("../../README.md");
     let example = include_str!("../../.env.example");
+    let compose = include_str!("../../docker-compose.yml");
+    let compose_postgres = include_str!("../../docker-compose.postgres.yml");
     for variable in &variables {
         assert!(
             readme
@@ -290,6 +293,18 @@ fn the_readme_and_the_env_example_name_every_setting() {
         assert!(
             example.contains(&format!("\n{variable}=")),
             "{variable} is not in .env.example"
+        );
+        if ["HOST", "PORT", "DATABASE_URL"].contains(&variable.as_str()) {
+            continue;
+        }
+        let passed = format!("{variable}: ${{{variable}");
+        assert!(
+            compose.contains(&passed),
+            "docker-compose.yml drops {variable}"
+        );
+        assert!(
+            variable == "SQLITE_SYNCHRONOUS" || compose_postgres.contains(&passed),
+            "docker-compose.postgres.yml drops {variable}"
         );
     }
 }
