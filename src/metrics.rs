@@ -8,6 +8,8 @@ use prometheus::{
     TextEncoder,
 };
 
+use crate::signature::SignedWith;
+
 /// The label value of `path` for requests that matched no route, so that a scan of
 /// random URLs adds no time series.
 pub const UNMATCHED_PATH: &str = "unmatched";
@@ -64,6 +66,8 @@ pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
     webhook_requests: IntCounterVec,
+    /// Webhooks signed with a secret of `WEBHOOK_PREVIOUS_SECRETS`.
+    previous_secret: IntCounter,
     request_latency_ms: Histogram,
     /// Bytes of webhook bodies reserved against `BODY_BUDGET_BYTES` right now.
     pub body_bytes_in_flight: IntGauge,
@@ -158,9 +162,16 @@ impl Metrics {
             )
             .expect("valid metric"),
         };
+        let previous_secret = IntCounter::new(
+            "webhook_previous_secret_total",
+            "Webhooks whose signature matched a secret of WEBHOOK_PREVIOUS_SECRETS: once it \
+             stops growing, senders sign with WEBHOOK_SECRET alone.",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(webhook_requests.clone()),
+            Box::new(previous_secret.clone()),
             Box::new(request_latency_ms.clone()),
             Box::new(body_bytes_in_flight.clone()),
             Box::new(writer.batch_size.clone()),
@@ -180,6 +191,7 @@ impl Metrics {
             registry,
             http_requests,
             webhook_requests,
+            previous_secret,
             request_latency_ms,
             body_bytes_in_flight,
             writer,
@@ -201,11 +213,14 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts one `/webhook` outcome.
-    pub fn observe_webhook(&self, result: WebhookResult) {
+    /// Counts one `/webhook` outcome, and whether a previous secret signed it.
+    pub fn observe_webhook(&self, result: WebhookResult, signed_with: Option<SignedWith>) {
         self.webhook_requests
             .with_label_values(&[result.as_str()])
             .inc();
+        if signed_with == Some(SignedWith::Previous) {
+            self.previous_secret.inc();
+        }
     }
 
     /// The text exposition format and its content type.

@@ -41,6 +41,16 @@ pub trait Headers {
     fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]>;
 }
 
+/// Which accepted secret signed a request: during a key rotation, whether senders still
+/// sign with an old one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignedWith {
+    /// `WEBHOOK_SECRET`.
+    Current,
+    /// One of `WEBHOOK_PREVIOUS_SECRETS`.
+    Previous,
+}
+
 /// Why a request was refused, as its log line and metrics say it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {
@@ -56,29 +66,29 @@ pub fn verify_signature(
     body: &[u8],
     signature: Option<&[u8]>,
 ) -> Result<(), SignatureError> {
-    verify_hex(&[keyed(secret.expose())], body, signature)
+    verify_hex(&[keyed(secret.expose())], body, signature).map(drop)
 }
 
-/// Checks a hex `signature` against the body's HMAC under each of `keys`.
+/// Checks a hex `signature` against the body's HMAC under each of `keys`; the index
+/// of the key that matched.
 fn verify_hex(
     keys: &[HmacSha256],
     body: &[u8],
     signature: Option<&[u8]>,
-) -> Result<(), SignatureError> {
+) -> Result<usize, SignatureError> {
     let signature = signature
         .map(<[u8]>::trim_ascii)
         .filter(|signature| !signature.is_empty())
         .ok_or(SignatureError::Missing)?;
     let mut expected = [0u8; 32];
     hex::decode_to_slice(signature, &mut expected).map_err(|_| SignatureError::Malformed)?;
-    for key in keys {
-        let mut mac = key.clone();
-        mac.update(body);
-        if bool::from(mac.finalize().into_bytes().ct_eq(&expected)) {
-            return Ok(());
-        }
-    }
-    Err(SignatureError::Mismatch)
+    keys.iter()
+        .position(|key| {
+            let mut mac = key.clone();
+            mac.update(body);
+            bool::from(mac.finalize().into_bytes().ct_eq(&expected))
+        })
+        .ok_or(SignatureError::Mismatch)
 }
 
 /// The lowercase hex signature of `body`, as a sender computes it.
@@ -100,6 +110,8 @@ pub struct Verifier {
     hex_keys: Vec<HmacSha256>,
     /// Standard Webhooks: the decoded key of each `whsec_` secret, current first.
     standard_keys: Vec<HmacSha256>,
+    /// Whether `standard_keys` starts with the current secret's (it is `whsec_`).
+    standard_current: bool,
     tolerance: Duration,
 }
 
@@ -114,6 +126,7 @@ impl Verifier {
                 .filter_map(|secret| standard_key(secret)?.ok())
                 .map(|key| keyed(&key))
                 .collect(),
+            standard_current: matches!(standard_key(current), Some(Ok(_))),
             tolerance,
         }
     }
@@ -128,8 +141,8 @@ impl Verifier {
     }
 
     /// Judges a request by Standard Webhooks when it carries `webhook-signature`, by
-    /// `X-Signature` otherwise.
-    pub fn verify(&self, headers: &impl Headers, body: &[u8]) -> Result<(), Rejection> {
+    /// `X-Signature` otherwise; which secret signed it.
+    pub fn verify(&self, headers: &impl Headers, body: &[u8]) -> Result<SignedWith, Rejection> {
         self.verify_at(headers, body, SystemTime::now())
     }
 
@@ -139,7 +152,7 @@ impl Verifier {
         headers: &impl Headers,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<(), Rejection> {
+    ) -> Result<SignedWith, Rejection> {
         // A header given more than once is as good as missing: which one was meant?
         let single = |name: &str| {
             let mut values = headers.values(name);
@@ -155,16 +168,29 @@ impl Verifier {
                 signature: single(STANDARD_SIGNATURE_HEADER),
             };
             let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-            return verify_standard(
+            let matched = verify_standard(
                 &self.standard_keys,
                 &request,
                 body,
                 now,
                 self.tolerance.as_secs(),
-            );
+            )?;
+            return Ok(signed_with(matched, usize::from(self.standard_current)));
         }
         let signature = single(SIGNATURE_HEADER);
-        verify_hex(&self.hex_keys, body, signature).map_err(|_| Rejection::InvalidSignature)
+        verify_hex(&self.hex_keys, body, signature)
+            .map(|matched| signed_with(matched, 1))
+            .map_err(|_| Rejection::InvalidSignature)
+    }
+}
+
+/// The secret behind key `index` of a list whose first `current` keys (0 or 1) are the
+/// current secret's.
+fn signed_with(index: usize, current: usize) -> SignedWith {
+    if index < current {
+        SignedWith::Current
+    } else {
+        SignedWith::Previous
     }
 }
 

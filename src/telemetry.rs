@@ -24,6 +24,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::metrics::{Metrics, WebhookResult, UNMATCHED_PATH};
+use crate::signature::SignedWith;
 
 /// The request id header: taken from the request when present, else generated, and
 /// always echoed on the response.
@@ -164,6 +165,8 @@ impl Visit for JsonObject {
 pub struct WebhookLog {
     pub result: WebhookResult,
     pub message_id: Option<String>,
+    /// Which secret signed it, once a signature matched.
+    pub signed_with: Option<SignedWith>,
 }
 
 /// Writes the request's log line and counts its metrics, once the response is known.
@@ -194,7 +197,7 @@ pub async fn record_request(
     metrics.observe_request(&route, status.as_u16(), latency_ms);
     let webhook = response.extensions().get::<WebhookLog>();
     if let Some(webhook) = webhook {
-        metrics.observe_webhook(webhook.result);
+        metrics.observe_webhook(webhook.result, webhook.signed_with);
     }
     let level = match webhook.map(|webhook| webhook.result) {
         _ if status.is_server_error() => Level::ERROR,
@@ -213,6 +216,10 @@ pub async fn record_request(
                 result = webhook.map(|webhook| webhook.result.as_str()),
                 dup = webhook.map(|webhook| webhook.result == WebhookResult::Duplicate),
                 message_id = webhook.and_then(|webhook| webhook.message_id.as_deref()),
+                secret = webhook.and_then(|webhook| webhook.signed_with).map(|signed| match signed {
+                    SignedWith::Current => "current",
+                    SignedWith::Previous => "previous",
+                }),
                 "request"
             )
         };

@@ -72,7 +72,8 @@ pub async fn receive_webhook(
     body: Body,
 ) -> Response {
     let mut message_id = None;
-    let outcome = ingest(&state, &headers, body, &mut message_id).await;
+    let mut signed_with = None;
+    let outcome = ingest(&state, &headers, body, &mut message_id, &mut signed_with).await;
     let result = match &outcome {
         Ok(InsertOutcome::Created) => WebhookResult::Created,
         Ok(InsertOutcome::Duplicate) => WebhookResult::Duplicate,
@@ -93,9 +94,11 @@ pub async fn receive_webhook(
         .into_response(),
         Err(error) => error.into_response(),
     };
-    response
-        .extensions_mut()
-        .insert(WebhookLog { result, message_id });
+    response.extensions_mut().insert(WebhookLog {
+        result,
+        message_id,
+        signed_with,
+    });
     response
 }
 
@@ -111,16 +114,18 @@ async fn ingest(
     headers: &HeaderMap,
     body: Body,
     message_id: &mut Option<String>,
+    signed_with: &mut Option<signature::SignedWith>,
 ) -> Result<InsertOutcome, ApiError> {
     let read = read_body(headers, body, state.max_body_bytes, &state.body_budget).await?;
     let body = &read.bytes[..];
-    state
+    let signer = state
         .verifier
         .verify(headers, body)
         .map_err(|rejection| match rejection {
             Rejection::InvalidSignature => ApiError::InvalidSignature,
             Rejection::StaleTimestamp => ApiError::StaleTimestamp,
         })?;
+    *signed_with = Some(signer);
     check_content_type(headers)?;
     let message = Message::from_json(body).map_err(|errors| {
         *message_id = readable_message_id(body);

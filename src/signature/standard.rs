@@ -68,14 +68,14 @@ pub struct StandardHeaders<'a> {
 /// one of `keys`, and its timestamp is within `tolerance_secs` of `now` (Unix
 /// seconds), either way, inclusive. Nothing is keyed unless every header is
 /// well-formed; the timestamp is judged only once a signature matches, so a
-/// `StaleTimestamp` is never a forgery.
+/// `StaleTimestamp` is never a forgery. The index of the key that matched.
 pub fn verify_standard(
     keys: &[HmacSha256],
     headers: &StandardHeaders<'_>,
     body: &[u8],
     now: u64,
     tolerance_secs: u64,
-) -> Result<(), Rejection> {
+) -> Result<usize, Rejection> {
     let invalid = Rejection::InvalidSignature;
     let id = headers.id.filter(|id| !id.is_empty()).ok_or(invalid)?;
     let timestamp = headers
@@ -98,21 +98,21 @@ pub fn verify_standard(
     if candidates.is_empty() {
         return Err(invalid);
     }
-    let matched = keys.iter().any(|key| {
+    let matched = keys.iter().position(|key| {
         let expected = signed_content_mac(key, id, timestamp, body);
         // Every candidate is compared, in constant time each.
         candidates.iter().fold(false, |found, candidate| {
             found | bool::from(candidate.ct_eq(&expected))
         })
     });
-    if !matched {
+    let Some(matched) = matched else {
         return Err(invalid);
-    }
+    };
     let sent = std::str::from_utf8(timestamp)
         .ok()
         .and_then(|ts| ts.parse::<u64>().ok());
     match sent {
-        Some(sent) if sent.abs_diff(now) <= tolerance_secs => Ok(()),
+        Some(sent) if sent.abs_diff(now) <= tolerance_secs => Ok(matched),
         _ => Err(Rejection::StaleTimestamp),
     }
 }

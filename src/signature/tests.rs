@@ -121,6 +121,15 @@ mod standard_webhooks {
         body: &[u8],
         now: u64,
     ) -> Result<(), Rejection> {
+        signer(verifier, headers, body, now).map(drop)
+    }
+
+    fn signer(
+        verifier: &Verifier,
+        headers: &RequestHeaders,
+        body: &[u8],
+        now: u64,
+    ) -> Result<SignedWith, Rejection> {
         verifier.verify_at(headers, body, UNIX_EPOCH + Duration::from_secs(now))
     }
 
@@ -293,6 +302,43 @@ mod standard_webhooks {
         assert_eq!(
             at(&verifier, &twice, BODY, TS),
             Err(Rejection::InvalidSignature)
+        );
+    }
+
+    /// Whichever scheme, and whether the current secret is `whsec_` or plain (then the
+    /// first Standard Webhooks key is a previous secret's).
+    #[test]
+    fn the_verifier_says_whether_a_previous_secret_signed() {
+        let whsec_old = SECRET;
+        let whsec_new = "whsec_c2VjcmV0";
+        let standard = |secret: &str| {
+            let signature = sign_standard(&Secret::new(secret), ID, TS, BODY).unwrap();
+            headers(ID, &TS.to_string(), &signature)
+        };
+        let hex = |secret: &str| {
+            let mut request = RequestHeaders::new();
+            request.insert(SIGNATURE_HEADER, sign(&Secret::new(secret), BODY));
+            request
+        };
+        let rotated = verifier(whsec_new, &["plain", whsec_old], 300);
+        let cases = [
+            (standard(whsec_new), Ok(SignedWith::Current)),
+            (standard(whsec_old), Ok(SignedWith::Previous)),
+            (hex(whsec_new), Ok(SignedWith::Current)),
+            (hex("plain"), Ok(SignedWith::Previous)),
+            (hex(whsec_old), Ok(SignedWith::Previous)),
+        ];
+        for (request, expected) in &cases {
+            assert_eq!(signer(&rotated, request, BODY, TS), *expected);
+        }
+        let plain_current = verifier("plain", &[whsec_old], 300);
+        assert_eq!(
+            signer(&plain_current, &standard(whsec_old), BODY, TS),
+            Ok(SignedWith::Previous)
+        );
+        assert_eq!(
+            signer(&plain_current, &hex("plain"), BODY, TS),
+            Ok(SignedWith::Current)
         );
     }
 

@@ -187,9 +187,11 @@ async fn a_service_with_plain_secrets_refuses_every_standard_webhooks_request() 
     }
 }
 
+/// Both are accepted, and the log line and `webhook_previous_secret_total` say which
+/// signed: the operator's sign that senders have switched.
 #[tokio::test]
 async fn during_a_rotation_the_current_and_previous_secrets_are_both_accepted() {
-    let app = TestApp::spawn_with(&[
+    let mut app = TestApp::spawn_with(&[
         ("WEBHOOK_SECRET", WHSEC),
         (
             "WEBHOOK_PREVIOUS_SECRETS",
@@ -206,4 +208,23 @@ async fn during_a_rotation_the_current_and_previous_secrets_are_both_accepted() 
     }
     assert_refused(post_standard(&app, b"older-plain", "msg_6", now(), &message("m6")).await).await;
     assert_eq!(app.messages("").await["total"], 5);
+    let text = app.metrics().await;
+    assert!(
+        text.lines()
+            .any(|line| line == "webhook_previous_secret_total 3"),
+        "{text}"
+    );
+    let signers = [
+        ("m1", "current"),
+        ("m2", "previous"),
+        ("m3", "current"),
+        ("m4", "previous"),
+        ("m5", "previous"),
+    ];
+    for (id, secret) in signers {
+        let line = app
+            .wait_for_log(|line| line["message"] == "request" && line["message_id"] == id)
+            .await;
+        assert_eq!(line["secret"], secret, "{id}: {line}");
+    }
 }
