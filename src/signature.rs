@@ -51,6 +51,26 @@ pub enum SignedWith {
     Previous,
 }
 
+impl SignedWith {
+    /// Key `index` of a list that starts with the current secret's key when
+    /// `current_first` (a plain current secret has no Standard Webhooks key).
+    fn of_key(index: usize, current_first: bool) -> Self {
+        if index == 0 && current_first {
+            Self::Current
+        } else {
+            Self::Previous
+        }
+    }
+
+    /// As the log line says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Current => "current",
+            Self::Previous => "previous",
+        }
+    }
+}
+
 /// Why a request was refused, as its log line and metrics say it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {
@@ -175,22 +195,12 @@ impl Verifier {
                 now,
                 self.tolerance.as_secs(),
             )?;
-            return Ok(signed_with(matched, usize::from(self.standard_current)));
+            return Ok(SignedWith::of_key(matched, self.standard_current));
         }
         let signature = single(SIGNATURE_HEADER);
         verify_hex(&self.hex_keys, body, signature)
-            .map(|matched| signed_with(matched, 1))
+            .map(|matched| SignedWith::of_key(matched, true))
             .map_err(|_| Rejection::InvalidSignature)
-    }
-}
-
-/// The secret behind key `index` of a list whose first `current` keys (0 or 1) are the
-/// current secret's.
-fn signed_with(index: usize, current: usize) -> SignedWith {
-    if index < current {
-        SignedWith::Current
-    } else {
-        SignedWith::Previous
     }
 }
 

@@ -216,10 +216,7 @@ pub async fn record_request(
                 result = webhook.map(|webhook| webhook.result.as_str()),
                 dup = webhook.map(|webhook| webhook.result == WebhookResult::Duplicate),
                 message_id = webhook.and_then(|webhook| webhook.message_id.as_deref()),
-                secret = webhook.and_then(|webhook| webhook.signed_with).map(|signed| match signed {
-                    SignedWith::Current => "current",
-                    SignedWith::Previous => "previous",
-                }),
+                secret = webhook.and_then(|webhook| webhook.signed_with.map(SignedWith::as_str)),
                 "request"
             )
         };
