@@ -65,6 +65,51 @@ async fn a_read_that_outlives_its_request_is_cancelled_in_the_database_and_its_c
     assert_eq!(app.stats().await["total_messages"], json!(1));
 }
 
+/// Readiness has a connection of its own: a read holding the only read connection (a
+/// slow search, here one waiting for a lock) does not make the probe wait for it and
+/// fail, which would take the replica out of its load balancer.
+#[tokio::test]
+async fn readiness_answers_while_reads_hold_every_read_connection() {
+    let Some(server) = postgres_or_skip() else {
+        return;
+    };
+    let database = TestDatabase::postgres(&server).await;
+    let app = TestApp::spawn_on(database, &[("DB_READ_CONNECTIONS", "1")]).await;
+    json_ok(app.post_webhook(&message("m1")).await).await;
+    let mut blocker = app.open_database().await;
+    blocker
+        .execute("BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        .await;
+    let stuck_read = tokio::spawn({
+        let (client, url) = (
+            app.client.clone(),
+            format!("{}/messages?q=hello", app.address),
+        );
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .map(|response| response.status())
+        }
+    });
+    let mut observer = app.open_database().await;
+    let started = Instant::now();
+    while app_queries_waiting(&mut observer).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the read never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let ready = app.get("/health/ready").await;
+
+    assert_eq!(ready.status(), 200);
+    blocker.execute("ROLLBACK").await;
+    assert_eq!(stuck_read.await.unwrap().unwrap(), 200);
+}
+
 /// A connection of the test's own, in a transaction that has inserted message m2
 /// ("Hello") and not committed: another replica's batch, say.
 async fn m2_inserted_by_another_replica_not_committed(app: &TestApp) -> TestConnection {

@@ -38,6 +38,9 @@ const SWEEP_TIMEOUT: &str = "5000";
 /// The read side: a pool of connections, each read in one snapshot.
 pub(super) struct PgReader {
     pool: PgPool,
+    /// Readiness's own connection: searches holding every read connection for seconds
+    /// must not fail the probe and take the replica out of its load balancer.
+    probe: PgPool,
     /// Totals of `q` searches, remembered between requests.
     searches: super::search_totals::SearchTotals<Vec<i64>>,
 }
@@ -74,8 +77,9 @@ pub(super) async fn open(
     let read_pool = PgPoolOptions::new()
         .max_connections(options.read_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(read_connect)
+        .connect_with(read_connect.clone())
         .await?;
+    let probe = one_connection(read_connect).await?;
     // A COMMIT returns once PostgreSQL has flushed it (synchronous_commit, on by
     // default): nothing is left to sync before answering.
     let committer = PgCommitter { pool: write_pool };
@@ -93,12 +97,13 @@ pub(super) async fn open(
     let writer = WriteQueue::start(committer, sweep_on, Durability::AtCommit, options, metrics)?;
     let reader = PgReader {
         pool: read_pool,
+        probe,
         searches: Default::default(),
     };
     Ok((reader, writer))
 }
 
-/// A pool of one write connection (the writer's, or the sweep's).
+/// A pool of one connection (the writer's, the sweep's or readiness's).
 async fn one_connection(connect: PgConnectOptions) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(1)
@@ -146,14 +151,17 @@ impl Backend for PgReader {
     fn schema_ready(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async {
             let applied = sqlx::query_scalar(APPLIED_MIGRATION)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.probe)
                 .await;
             schema_current(applied, &MIGRATOR)
         })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.pool.close())
+        Box::pin(async {
+            self.pool.close().await;
+            self.probe.close().await;
+        })
     }
 }
 

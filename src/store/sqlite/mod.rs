@@ -67,6 +67,9 @@ fn write_connect_options(path: &Path) -> SqliteConnectOptions {
 /// The read side: a pool of read connections (WAL mode: they never wait on the writer).
 pub(super) struct SqliteReader {
     pub(super) pool: SqlitePool,
+    /// Readiness's own connection: searches holding every read connection for seconds
+    /// must not fail the probe and take the service out of its load balancer.
+    probe: SqlitePool,
     /// Totals of `q` searches, remembered between requests.
     searches: super::search_totals::SearchTotals<i64>,
 }
@@ -78,7 +81,7 @@ pub(super) async fn open(
     options: &StoreOptions,
     metrics: WriterMetrics,
 ) -> Result<(SqliteReader, WriteQueue), sqlx::Error> {
-    let (write_pool, read_pool, durability, after_failure) = match file {
+    let (write_pool, read_pool, probe, durability, after_failure) = match file {
         None => {
             // Every connection to `:memory:` would be a new, empty database, and
             // the database lives only while a connection is open: one connection,
@@ -92,6 +95,7 @@ pub(super) async fn open(
                 .connect_with(connect)
                 .await?;
             (
+                pool.clone(),
                 pool.clone(),
                 pool,
                 Durability::AtCommit,
@@ -118,11 +122,21 @@ pub(super) async fn open(
                 .max_connections(options.read_connections)
                 .connect_with(connect_options(path))
                 .await?;
+            let probe = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(connect_options(path))
+                .await?;
             let durability = match options.synchronous {
                 Synchronous::Full => Durability::SyncWal(wal_path(path)),
                 Synchronous::Normal => Durability::AtCommit,
             };
-            (write_pool, read_pool, durability, AfterFailure::Reconnect)
+            (
+                write_pool,
+                read_pool,
+                probe,
+                durability,
+                AfterFailure::Reconnect,
+            )
         }
     };
     let applied: Vec<i64> = sqlx::query_scalar(APPLIED_VERSIONS)
@@ -138,6 +152,7 @@ pub(super) async fn open(
     let writer = WriteQueue::start(committer, SweepOn::Writer, durability, options, metrics)?;
     let reader = SqliteReader {
         pool: read_pool,
+        probe,
         searches: Default::default(),
     };
     Ok((reader, writer))
@@ -160,14 +175,17 @@ impl Backend for SqliteReader {
     fn schema_ready(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async {
             let applied = sqlx::query_scalar(APPLIED_MIGRATION)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.probe)
                 .await;
             schema_current(applied, &MIGRATOR)
         })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.pool.close())
+        Box::pin(async {
+            self.pool.close().await;
+            self.probe.close().await;
+        })
     }
 }
 
@@ -190,7 +208,35 @@ fn sync_directory_of(database: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DatabaseLocation;
     use sqlx::ConnectOptions;
+
+    /// Readiness answers at once while slow reads hold every read connection (the
+    /// pool would make the probe wait up to 30 s for one).
+    #[tokio::test]
+    async fn readiness_does_not_wait_for_a_read_connection() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("app.db");
+        let options = StoreOptions {
+            location: DatabaseLocation::File(path.clone()),
+            synchronous: Synchronous::Full,
+            retention: None,
+            read_connections: 1,
+            read_timeout: None,
+            write_queue_capacity: 16,
+            write_batch_max: 16,
+        };
+        let metrics = crate::metrics::Metrics::new().writer;
+        let (reader, writer) = open(Some(&path), &options, metrics).await.unwrap();
+        let held = reader.pool.acquire().await.unwrap();
+
+        let ready = tokio::time::timeout(Duration::from_secs(3), reader.schema_ready()).await;
+
+        assert_eq!(ready, Ok(Ok(())));
+        drop(held);
+        writer.close().await;
+        reader.close().await;
+    }
 
     /// The bundled SQLite is compiled as `.cargo/config.toml` says: a page cache per
     /// connection rather than one shared behind a process-wide mutex, and no

@@ -106,6 +106,7 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
     super::MIGRATOR.run(&pool).await.unwrap();
     let store = super::SqliteReader {
         pool: pool.clone(),
+        probe: pool.clone(),
         searches: Default::default(),
     };
     let mut committer = SqliteCommitter::new(pool, false, AfterFailure::RollBack);
