@@ -29,7 +29,7 @@ fn is_msisdn(value: &str) -> bool {
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     const DAYS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     DAYS[(month - 1) as usize] + u32::from(month == 2 && leap)
 }
 

@@ -207,6 +207,22 @@ async fn a_corrupt_database_stops_startup_and_is_left_as_it_was() {
     );
 }
 
+#[tokio::test]
+async fn a_second_process_on_the_same_sqlite_file_is_refused_and_the_first_serves_on() {
+    let app = TestApp::spawn_on(TestDatabase::sqlite(), &[]).await;
+    json_ok(app.post_webhook(&message("m1")).await).await;
+
+    let (error, _) = refused_startup(&app.database.url()).await;
+
+    let detail = error.to_string();
+    assert!(detail.contains("another process"), "{error}");
+    json_ok(app.post_webhook(&message("m2")).await).await;
+    assert_eq!(app.stats().await["total_messages"], 2);
+    // The lock goes with the process that held it.
+    let app = app.restart().await;
+    assert_eq!(app.stats().await["total_messages"], 2);
+}
+
 /// Runs the service on `database_url` and asserts that it refuses to start: a failure
 /// status, a JSON `ERROR` line (returned, with all of stdout), no `listening` line and
 /// nothing on stderr.

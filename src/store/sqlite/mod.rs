@@ -7,6 +7,7 @@ mod reads;
 #[cfg(test)]
 mod search_properties;
 
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -70,6 +71,8 @@ pub(super) struct SqliteReader {
     /// Readiness's own connection: searches holding every read connection for seconds
     /// must not fail the probe and take the service out of its load balancer.
     probe: SqlitePool,
+    /// The database file, locked for as long as the process runs.
+    _served_here: Option<File>,
     /// Totals of `q` searches, remembered between requests.
     searches: super::search_totals::SearchTotals<i64>,
 }
@@ -81,7 +84,7 @@ pub(super) async fn open(
     options: &StoreOptions,
     metrics: WriterMetrics,
 ) -> Result<(SqliteReader, WriteQueue), sqlx::Error> {
-    let (write_pool, read_pool, probe, durability, after_failure) = match file {
+    let (write_pool, read_pool, probe, served_here, durability, after_failure) = match file {
         None => {
             // Every connection to `:memory:` would be a new, empty database, and
             // the database lives only while a connection is open: one connection,
@@ -98,6 +101,7 @@ pub(super) async fn open(
                 pool.clone(),
                 pool.clone(),
                 pool,
+                None,
                 Durability::AtCommit,
                 AfterFailure::RollBack,
             )
@@ -118,6 +122,7 @@ pub(super) async fn open(
                 .max_lifetime(None)
                 .connect_with(write_connect_options(path))
                 .await?;
+            let served_here = lock_for_this_process(path)?;
             let read_pool = SqlitePoolOptions::new()
                 .max_connections(options.read_connections)
                 .connect_with(connect_options(path))
@@ -134,6 +139,7 @@ pub(super) async fn open(
                 write_pool,
                 read_pool,
                 probe,
+                Some(served_here),
                 durability,
                 AfterFailure::Reconnect,
             )
@@ -153,6 +159,7 @@ pub(super) async fn open(
     let reader = SqliteReader {
         pool: read_pool,
         probe,
+        _served_here: served_here,
         searches: Default::default(),
     };
     Ok((reader, writer))
@@ -186,6 +193,28 @@ impl Backend for SqliteReader {
             self.pool.close().await;
             self.probe.close().await;
         })
+    }
+}
+
+/// Locks the database file (an advisory `flock`, which SQLite's own POSIX locks ignore)
+/// until the process ends, or refuses it when another process holds it. SQLite would
+/// let two servers share the file, but each would remember search totals that miss the
+/// other's writes, and sweep on its own.
+fn lock_for_this_process(database: &Path) -> Result<File, sqlx::Error> {
+    // Opened after SQLite has created the file, and never closed before the process
+    // ends: closing any descriptor of the file would drop SQLite's POSIX locks on it.
+    let file = File::open(database)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(sqlx::Error::Configuration(
+            format!(
+                "{} is served by another process: one SQLite file takes one webhook-inbox \
+                 process at a time (for several replicas, use PostgreSQL)",
+                database.display()
+            )
+            .into(),
+        )),
+        Err(TryLockError::Error(error)) => Err(error.into()),
     }
 }
 

@@ -107,6 +107,7 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
     let store = super::SqliteReader {
         pool: pool.clone(),
         probe: pool.clone(),
+        _served_here: None,
         searches: Default::default(),
     };
     let mut committer = SqliteCommitter::new(pool, false, AfterFailure::RollBack);
