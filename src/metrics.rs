@@ -31,10 +31,13 @@ pub enum WebhookResult {
     UnreadableBody,
     Overloaded,
     StoreUnavailable,
+    /// Answered 408 after `REQUEST_TIMEOUT_SECS`: a body sent too slowly, or a commit
+    /// that hangs.
+    TimedOut,
 }
 
 impl WebhookResult {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Created,
         Self::Duplicate,
         Self::InvalidSignature,
@@ -44,6 +47,7 @@ impl WebhookResult {
         Self::UnreadableBody,
         Self::Overloaded,
         Self::StoreUnavailable,
+        Self::TimedOut,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +61,7 @@ impl WebhookResult {
             Self::UnreadableBody => "unreadable_body",
             Self::Overloaded => "overloaded",
             Self::StoreUnavailable => "store_unavailable",
+            Self::TimedOut => "timed_out",
         }
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::Serialize;
@@ -24,6 +25,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::metrics::{Metrics, WebhookResult, UNMATCHED_PATH};
+use crate::routes::webhook::WEBHOOK_ROUTE;
 use crate::signature::SignedWith;
 
 /// The request id header: taken from the request when present, else generated, and
@@ -196,10 +198,15 @@ pub async fn record_request(
     let status = response.status();
     metrics.observe_request(&route, status.as_u16(), latency_ms);
     let webhook = response.extensions().get::<WebhookLog>();
-    if let Some(webhook) = webhook {
-        metrics.observe_webhook(webhook.result, webhook.signed_with);
+    // A webhook cut short by the time-out never reached the end of its handler.
+    let result = webhook.map(|webhook| webhook.result).or_else(|| {
+        (status == StatusCode::REQUEST_TIMEOUT && route == WEBHOOK_ROUTE)
+            .then_some(WebhookResult::TimedOut)
+    });
+    if let Some(result) = result {
+        metrics.observe_webhook(result, webhook.and_then(|webhook| webhook.signed_with));
     }
-    let level = match webhook.map(|webhook| webhook.result) {
+    let level = match result {
         _ if status.is_server_error() => Level::ERROR,
         Some(WebhookResult::InvalidSignature) => Level::ERROR,
         _ if status.is_client_error() => Level::WARN,
@@ -213,8 +220,8 @@ pub async fn record_request(
                 path,
                 status = status.as_u16(),
                 latency_ms,
-                result = webhook.map(|webhook| webhook.result.as_str()),
-                dup = webhook.map(|webhook| webhook.result == WebhookResult::Duplicate),
+                result = result.map(WebhookResult::as_str),
+                dup = result.map(|result| result == WebhookResult::Duplicate),
                 message_id = webhook.and_then(|webhook| webhook.message_id.as_deref()),
                 secret = webhook.and_then(|webhook| webhook.signed_with.map(SignedWith::as_str)),
                 "request"

@@ -38,6 +38,9 @@ pub enum OkStatus {
     Ok,
 }
 
+/// The route of `receive_webhook`, as its `MatchedPath` names it.
+pub const WEBHOOK_ROUTE: &str = "/webhook";
+
 /// Verifies the signature over the raw bytes, validates, and stores the message once.
 #[utoipa::path(
     post,

@@ -37,6 +37,9 @@ async fn sleep_until(at: Option<Instant>) {
 #[derive(Clone)]
 pub struct WriteQueue {
     sender: mpsc::Sender<Pending>,
+    /// Set as each message joins the queue, and as the writer takes a batch: it grows
+    /// while a commit hangs.
+    queue_depth: prometheus::IntGauge,
     stop: Arc<Mutex<Option<Stop>>>,
     state: Arc<WriterState>,
 }
@@ -76,6 +79,7 @@ impl WriteQueue {
         metrics: WriterMetrics,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel(options.write_queue_capacity);
+        let queue_depth = metrics.queue_depth.clone();
         let (stop_sender, stop_receiver) = oneshot::channel();
         let state = Arc::new(WriterState::default());
         let sweep = options
@@ -117,6 +121,7 @@ impl WriteQueue {
             })?;
         Ok(Self {
             sender,
+            queue_depth,
             stop: Arc::new(Mutex::new(Some((stop_sender, finished)))),
             state,
         })
@@ -133,6 +138,8 @@ impl WriteQueue {
                     StoreError::Unavailable("the writer has stopped".to_owned())
                 }
             })?;
+        let depth = self.sender.max_capacity() - self.sender.capacity();
+        self.queue_depth.set(depth as i64);
         answer
             .await
             .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer has stopped".to_owned())))

@@ -43,7 +43,7 @@ async fn a_client_sending_its_headers_too_slowly_is_disconnected() {
 
 #[tokio::test]
 async fn a_client_sending_its_body_too_slowly_gets_408() {
-    let app = TestApp::spawn_with(&[("REQUEST_TIMEOUT_SECS", "1")]).await;
+    let mut app = TestApp::spawn_with(&[("REQUEST_TIMEOUT_SECS", "1")]).await;
     let body = br#"{"message_id":"slow","from":"+1","to":"+2","ts":"2025-01-15T10:00:00Z"}"#;
     let mut stream = connect(&app).await;
     let head = format!(
@@ -60,6 +60,16 @@ async fn a_client_sending_its_body_too_slowly_gets_408() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("application/json"), "{answer}");
     assert_eq!(app.messages("").await["total"], 0);
+    // Counted and logged as a webhook outcome, although the handler never finished.
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("webhook_requests_total{result=\"timed_out\"} 1"),
+        "{metrics}"
+    );
+    let line = app
+        .wait_for_log(|line| line["path"] == "/webhook" && line["status"] == 408)
+        .await;
+    assert_eq!(line["result"], "timed_out", "{line}");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde_json::json;
 
-use crate::helpers::{json_ok, json_with_status, message, message_ids, TestApp};
+use crate::helpers::{json_ok, json_with_status, message, message_ids, sign, TestApp};
 
 /// Posts one message per id at once; returns each id with its status and Retry-After.
 async fn post_all(app: &TestApp, ids: &[String]) -> Vec<(String, u16, Option<String>)> {
@@ -189,6 +189,62 @@ async fn a_full_write_queue_answers_503_with_retry_after_and_keeps_what_it_accep
         stored_ids, accepted_ids,
         "every 200 is stored and nothing else"
     );
+}
+
+/// The queue's depth is told as messages join it, not only when the writer takes a
+/// batch: a commit that hangs shows as a queue that grows.
+#[tokio::test]
+async fn the_queue_depth_grows_while_a_commit_hangs() {
+    let app = TestApp::spawn_with(&[("WRITE_BATCH_MAX", "1")]).await;
+    let mut blocker = app.open_database().await;
+    blocker
+        .execute(match app.database.is_postgres() {
+            true => "BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE",
+            false => "BEGIN IMMEDIATE",
+        })
+        .await;
+
+    // The writer takes the first message and hangs on it; each later one waits.
+    let mut posts = Vec::new();
+    for (waiting, id) in ids("hang", 4).iter().enumerate() {
+        let bytes = serde_json::to_vec(&message(id)).unwrap();
+        let request = app
+            .client
+            .post(format!("{}/webhook", app.address))
+            .header("content-type", "application/json")
+            .header("x-signature", sign(&bytes))
+            .body(bytes);
+        posts.push(tokio::spawn(async move {
+            request.send().await.unwrap().status()
+        }));
+        wait_for_queue_depth(&app, waiting as i64).await;
+    }
+    blocker.execute("ROLLBACK").await;
+    blocker.close().await;
+
+    for post in posts {
+        // 503 only if the lock outlived SQLite's 5 s busy timeout.
+        let status = post.await.unwrap().as_u16();
+        assert!(status == 200 || status == 503, "{status}");
+    }
+    wait_for_queue_depth(&app, 0).await;
+}
+
+/// Polls `/metrics` until `webhook_write_queue_depth` is `depth`.
+async fn wait_for_queue_depth(app: &TestApp, depth: i64) {
+    let mut last = None;
+    for _ in 0..200 {
+        last = app.metrics().await.lines().find_map(|line| {
+            line.strip_prefix("webhook_write_queue_depth ")?
+                .parse::<i64>()
+                .ok()
+        });
+        if last == Some(depth) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("webhook_write_queue_depth stayed {last:?}, never {depth}");
 }
 
 /// Polls `/metrics` until `series` is positive; returns its value.
