@@ -7,7 +7,7 @@ mod reads;
 #[cfg(test)]
 mod search_properties;
 
-use std::fs::{File, TryLockError};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -71,7 +71,7 @@ pub(super) struct SqliteReader {
     /// Readiness's own connection: searches holding every read connection for seconds
     /// must not fail the probe and take the service out of its load balancer.
     probe: SqlitePool,
-    /// The database file, locked for as long as the process runs.
+    /// The database's lock file, held for as long as the process runs.
     _served_here: Option<File>,
     /// Totals of `q` searches, remembered between requests.
     searches: super::search_totals::SearchTotals<i64>,
@@ -113,6 +113,7 @@ pub(super) async fn open(
             {
                 std::fs::create_dir_all(parent)?;
             }
+            let served_here = lock_for_this_process(path)?;
             // The write connection lives as long as the process, so the WAL file
             // the writer syncs is never deleted under it.
             let write_pool = SqlitePoolOptions::new()
@@ -122,7 +123,6 @@ pub(super) async fn open(
                 .max_lifetime(None)
                 .connect_with(write_connect_options(path))
                 .await?;
-            let served_here = lock_for_this_process(path)?;
             let read_pool = SqlitePoolOptions::new()
                 .max_connections(options.read_connections)
                 .connect_with(connect_options(path))
@@ -196,14 +196,19 @@ impl Backend for SqliteReader {
     }
 }
 
-/// Locks the database file (an advisory `flock`, which SQLite's own POSIX locks ignore)
-/// until the process ends, or refuses it when another process holds it. SQLite would
-/// let two servers share the file, but each would remember search totals that miss the
-/// other's writes, and sweep on its own.
+/// Locks `<database>.lock` (created if missing) until the process ends, or refuses the
+/// database when another process holds it. SQLite would let two servers share the
+/// file, but each would remember search totals that miss the other's writes, and sweep
+/// on its own. Taken before any connection, on a file SQLite never opens, so that it
+/// cannot interfere with SQLite's own locks.
 fn lock_for_this_process(database: &Path) -> Result<File, sqlx::Error> {
-    // Opened after SQLite has created the file, and never closed before the process
-    // ends: closing any descriptor of the file would drop SQLite's POSIX locks on it.
-    let file = File::open(database)?;
+    let mut path = database.as_os_str().to_owned();
+    path.push(".lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(TryLockError::WouldBlock) => Err(sqlx::Error::Configuration(
