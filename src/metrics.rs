@@ -76,6 +76,8 @@ pub struct Metrics {
     request_latency_ms: Histogram,
     /// Bytes of webhook bodies reserved against `BODY_BUDGET_BYTES` right now.
     pub body_bytes_in_flight: IntGauge,
+    /// Messages waiting for the writer, set at each scrape.
+    queue_depth: IntGauge,
     pub writer: WriterMetrics,
 }
 
@@ -84,7 +86,6 @@ pub struct Metrics {
 pub struct WriterMetrics {
     pub batch_size: Histogram,
     pub commit_latency_ms: Histogram,
-    pub queue_depth: IntGauge,
     /// SQLite's `fdatasync` of the WAL that makes committed batches durable.
     pub wal_sync_latency_ms: Histogram,
     /// Messages deleted by the retention sweep since the start.
@@ -130,6 +131,11 @@ impl Metrics {
             "Bytes of webhook bodies being read or held, out of BODY_BUDGET_BYTES.",
         )
         .expect("valid metric");
+        let queue_depth = IntGauge::new(
+            "webhook_write_queue_depth",
+            "Messages waiting for the writer, read when scraped.",
+        )
+        .expect("valid metric");
         let writer = WriterMetrics {
             batch_size: Histogram::with_opts(
                 HistogramOpts::new(
@@ -145,11 +151,6 @@ impl Metrics {
                     "Time to insert and commit one batch, in milliseconds.",
                 )
                 .buckets(LATENCY_BUCKETS_MS.to_vec()),
-            )
-            .expect("valid metric"),
-            queue_depth: IntGauge::new(
-                "webhook_write_queue_depth",
-                "Messages waiting for the writer after it took a batch.",
             )
             .expect("valid metric"),
             wal_sync_latency_ms: Histogram::with_opts(
@@ -181,7 +182,7 @@ impl Metrics {
             Box::new(body_bytes_in_flight.clone()),
             Box::new(writer.batch_size.clone()),
             Box::new(writer.commit_latency_ms.clone()),
-            Box::new(writer.queue_depth.clone()),
+            Box::new(queue_depth.clone()),
             Box::new(writer.wal_sync_latency_ms.clone()),
             Box::new(writer.retention_deleted.clone()),
         ] {
@@ -199,6 +200,7 @@ impl Metrics {
             previous_secret,
             request_latency_ms,
             body_bytes_in_flight,
+            queue_depth,
             writer,
         }
     }
@@ -228,8 +230,10 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format and its content type.
-    pub fn render(&self) -> (String, String) {
+    /// The text exposition format and its content type, with `queue_depth` messages
+    /// waiting for the writer now.
+    pub fn render(&self, queue_depth: usize) -> (String, String) {
+        self.queue_depth.set(queue_depth as i64);
         let encoder = TextEncoder::new();
         let mut buffer = Vec::new();
         encoder

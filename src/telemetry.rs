@@ -221,7 +221,8 @@ pub async fn record_request(
                 status = status.as_u16(),
                 latency_ms,
                 result = result.map(WebhookResult::as_str),
-                dup = result.map(|result| result == WebhookResult::Duplicate),
+                // Unknown for a webhook cut short: it may be stored.
+                dup = webhook.map(|webhook| webhook.result == WebhookResult::Duplicate),
                 message_id = webhook.and_then(|webhook| webhook.message_id.as_deref()),
                 secret = webhook.and_then(|webhook| webhook.signed_with.map(SignedWith::as_str)),
                 "request"

@@ -20,6 +20,7 @@ use crate::openapi::TimedOut;
     )
 )]
 pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let (body, content_type) = state.metrics.render();
+    // Read as it is scraped: a queue that grows behind a hung commit shows.
+    let (body, content_type) = state.metrics.render(state.store.queue_depth());
     ([(header::CONTENT_TYPE, content_type)], body)
 }

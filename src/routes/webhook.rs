@@ -183,3 +183,17 @@ fn readable_message_id(body: &[u8]) -> Option<String> {
         })
         .filter(|id| !id.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The log line and metrics match the route by this name.
+    #[test]
+    fn webhook_route_names_the_route_of_receive_webhook() {
+        let document = crate::openapi::document();
+        let operation = document.paths.paths[super::WEBHOOK_ROUTE].post.as_ref();
+        assert_eq!(
+            operation.and_then(|post| post.operation_id.as_deref()),
+            Some("receive_webhook")
+        );
+    }
+}

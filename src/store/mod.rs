@@ -110,6 +110,11 @@ impl Store {
         self.backend.stats().await
     }
 
+    /// Messages waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.writer.depth()
+    }
+
     /// Whether the database answers, the schema is current and the writer can commit.
     pub async fn is_ready(&self) -> Result<(), String> {
         self.backend.schema_ready().await?;

@@ -37,9 +37,6 @@ async fn sleep_until(at: Option<Instant>) {
 #[derive(Clone)]
 pub struct WriteQueue {
     sender: mpsc::Sender<Pending>,
-    /// Set as each message joins the queue, and as the writer takes a batch: it grows
-    /// while a commit hangs.
-    queue_depth: prometheus::IntGauge,
     stop: Arc<Mutex<Option<Stop>>>,
     state: Arc<WriterState>,
 }
@@ -79,7 +76,6 @@ impl WriteQueue {
         metrics: WriterMetrics,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel(options.write_queue_capacity);
-        let queue_depth = metrics.queue_depth.clone();
         let (stop_sender, stop_receiver) = oneshot::channel();
         let state = Arc::new(WriterState::default());
         let sweep = options
@@ -121,7 +117,6 @@ impl WriteQueue {
             })?;
         Ok(Self {
             sender,
-            queue_depth,
             stop: Arc::new(Mutex::new(Some((stop_sender, finished)))),
             state,
         })
@@ -138,11 +133,14 @@ impl WriteQueue {
                     StoreError::Unavailable("the writer has stopped".to_owned())
                 }
             })?;
-        let depth = self.sender.max_capacity() - self.sender.capacity();
-        self.queue_depth.set(depth as i64);
         answer
             .await
             .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer has stopped".to_owned())))
+    }
+
+    /// Messages queued and not yet taken by the writer.
+    pub fn depth(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
     }
 
     /// Why the writer cannot store messages now, if it cannot.
@@ -241,7 +239,6 @@ impl<C: Committer> Writer<C> {
                 );
                 continue;
             }
-            self.metrics.queue_depth.set(receiver.len() as i64);
             let started = Instant::now();
             let outcome = self.committer.commit(&batch).await;
             self.metrics.observe_commit(batch.len(), started.elapsed());

@@ -70,6 +70,10 @@ async fn a_client_sending_its_body_too_slowly_gets_408() {
         .wait_for_log(|line| line["path"] == "/webhook" && line["status"] == 408)
         .await;
     assert_eq!(line["result"], "timed_out", "{line}");
+    assert!(
+        line.get("dup").is_none(),
+        "whether it is a duplicate is unknown: {line}"
+    );
 }
 
 #[tokio::test]

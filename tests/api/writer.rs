@@ -191,8 +191,8 @@ async fn a_full_write_queue_answers_503_with_retry_after_and_keeps_what_it_accep
     );
 }
 
-/// The queue's depth is told as messages join it, not only when the writer takes a
-/// batch: a commit that hangs shows as a queue that grows.
+/// The queue's depth is read when scraped, not only when the writer takes a batch: a
+/// commit that hangs shows as a queue that grows.
 #[tokio::test]
 async fn the_queue_depth_grows_while_a_commit_hangs() {
     let app = TestApp::spawn_with(&[("WRITE_BATCH_MAX", "1")]).await;
@@ -217,7 +217,9 @@ async fn the_queue_depth_grows_while_a_commit_hangs() {
         posts.push(tokio::spawn(async move {
             request.send().await.unwrap().status()
         }));
-        wait_for_queue_depth(&app, waiting as i64).await;
+        if waiting > 0 {
+            wait_for_queue_depth(&app, waiting as i64).await;
+        }
     }
     blocker.execute("ROLLBACK").await;
     blocker.close().await;
