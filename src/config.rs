@@ -56,7 +56,7 @@ pub struct Config {
     /// `RETENTION`: how long a message is kept after it was stored, e.g. `30d`, `12h`,
     /// `15m`, `90s`. Default (unset or empty): forever.
     pub retention: Option<Duration>,
-    /// `DB_READ_CONNECTIONS`: connections serving `/messages`, `/stats` and readiness. Default 4.
+    /// `DB_READ_CONNECTIONS`: connections serving `/messages` and `/stats`. Default 4.
     pub read_connections: u32,
     /// `MAX_CONNECTIONS`: open client connections at most; more wait to be accepted.
     /// Default 10,000.

@@ -148,7 +148,7 @@ pub struct Settings {
     /// empty keeps messages forever. Deduplication lasts as long as a message is kept.
     #[arg(long, global = true, env = "RETENTION", hide_env_values = true)]
     pub retention: Option<String>,
-    /// Database connections serving reads and readiness (1 to 1000).
+    /// Database connections serving /messages and /stats (1 to 1000).
     #[arg(
         long,
         global = true,
