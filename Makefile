@@ -52,6 +52,14 @@ test-hostile:
 bench-hostile:
 	scripts/bench-hostile.sh $(or $(CONNECTIONS),1000) $(or $(ROUNDS),3)
 
+## Peak RSS with the writer stalled while 8,192 clients (the default write queue) each
+## post a webhook and wait: the figure a container's memory limit must cover.
+## BIN=path/to/webhook-inbox measures another build.
+.PHONY: bench-memory
+bench-memory:
+	$(CARGO) build --release --locked --bin webhook-inbox
+	scripts/bench-memory.py $(or $(BIN),target/release/webhook-inbox) $(or $(CONNECTIONS),8192)
+
 ## Storage faults on a real full disk (mounts a small tmpfs: needs root, as CI has).
 test-faults:
 	$(CARGO) test --locked --test faults -- --ignored --nocapture
