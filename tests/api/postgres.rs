@@ -27,6 +27,30 @@ async fn app_queries_waiting(observer: &mut TestConnection) -> i64 {
     waiting
 }
 
+/// Polls, for up to 30 s, until `done` holds for the number of the app's queries
+/// waiting for a lock; returns the last number.
+async fn poll_app_queries_waiting(app: &TestApp, done: impl Fn(i64) -> bool) -> i64 {
+    let mut observer = app.open_database().await;
+    let started = Instant::now();
+    let mut waiting = app_queries_waiting(&mut observer).await;
+    while !done(waiting) && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waiting = app_queries_waiting(&mut observer).await;
+    }
+    observer.close().await;
+    waiting
+}
+
+/// A connection of the test's own, holding a lock that every read of `messages` waits
+/// for until it rolls back.
+async fn lock_out_reads(app: &TestApp) -> TestConnection {
+    let mut blocker = app.open_database().await;
+    blocker
+        .execute("BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        .await;
+    blocker
+}
+
 #[tokio::test]
 async fn a_read_that_outlives_its_request_is_cancelled_in_the_database_and_its_connection_reused() {
     let Some(server) = postgres_or_skip() else {
@@ -35,24 +59,14 @@ async fn a_read_that_outlives_its_request_is_cancelled_in_the_database_and_its_c
     let database = TestDatabase::postgres(&server).await;
     let app = TestApp::spawn_on(database, &[("REQUEST_TIMEOUT_SECS", "1")]).await;
     json_ok(app.post_webhook(&message("m1")).await).await;
-    // Every read of `messages` now waits for this lock until it is released.
-    let mut blocker = app.open_database().await;
-    blocker
-        .execute("BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
-        .await;
+    let mut blocker = lock_out_reads(&app).await;
 
     let response = app.get("/messages?q=hello").await;
     assert_eq!(response.status(), 408);
 
     // While the lock is still held, the database stops working on the abandoned read:
     // its statement_timeout is the request's timeout.
-    let mut observer = app.open_database().await;
-    let started = Instant::now();
-    let mut waiting = app_queries_waiting(&mut observer).await;
-    while waiting > 0 && started.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        waiting = app_queries_waiting(&mut observer).await;
-    }
+    let waiting = poll_app_queries_waiting(&app, |waiting| waiting == 0).await;
     assert_eq!(waiting, 0, "the abandoned read still waits in the database");
 
     blocker.execute("ROLLBACK").await;
@@ -76,10 +90,7 @@ async fn readiness_answers_while_reads_hold_every_read_connection() {
     let database = TestDatabase::postgres(&server).await;
     let app = TestApp::spawn_on(database, &[("DB_READ_CONNECTIONS", "1")]).await;
     json_ok(app.post_webhook(&message("m1")).await).await;
-    let mut blocker = app.open_database().await;
-    blocker
-        .execute("BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
-        .await;
+    let mut blocker = lock_out_reads(&app).await;
     let stuck_read = tokio::spawn({
         let (client, url) = (
             app.client.clone(),
@@ -93,15 +104,8 @@ async fn readiness_answers_while_reads_hold_every_read_connection() {
                 .map(|response| response.status())
         }
     });
-    let mut observer = app.open_database().await;
-    let started = Instant::now();
-    while app_queries_waiting(&mut observer).await == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the read never waited"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let waiting = poll_app_queries_waiting(&app, |waiting| waiting > 0).await;
+    assert!(waiting > 0, "the read never waited");
 
     let ready = app.get("/health/ready").await;
 
@@ -226,15 +230,8 @@ const EXPIRED: &str = "'2000-01-01T00:00:00.000000Z'";
 
 /// Waits until one of the app's queries waits for a lock (the sweep, in these tests).
 async fn wait_until_the_app_waits_for_a_lock(app: &TestApp) {
-    let mut observer = app.open_database().await;
-    let started = Instant::now();
-    let mut waiting = app_queries_waiting(&mut observer).await;
-    while waiting == 0 && started.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        waiting = app_queries_waiting(&mut observer).await;
-    }
+    let waiting = poll_app_queries_waiting(app, |waiting| waiting > 0).await;
     assert_eq!(waiting, 1, "the sweep never waited for the lock");
-    observer.close().await;
 }
 
 /// The retention sweep deletes on a connection of its own, beside the writer's: a

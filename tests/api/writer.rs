@@ -5,7 +5,9 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde_json::json;
 
-use crate::helpers::{json_ok, json_with_status, message, message_ids, sign, TestApp};
+use crate::helpers::{
+    json_ok, json_with_status, message, message_ids, sign, TestApp, TestConnection,
+};
 
 /// Posts one message per id at once; returns each id with its status and Retry-After.
 async fn post_all(app: &TestApp, ids: &[String]) -> Vec<(String, u16, Option<String>)> {
@@ -140,15 +142,7 @@ async fn writes_and_readiness_recover_by_themselves_once_the_failure_is_gone() {
 #[tokio::test]
 async fn a_full_write_queue_answers_503_with_retry_after_and_keeps_what_it_accepted() {
     let app = TestApp::spawn_with(&[("WRITE_QUEUE_CAPACITY", "1"), ("WRITE_BATCH_MAX", "1")]).await;
-    // Hold the write lock so the writer stalls on its first batch: SQLite's database
-    // lock, or on PostgreSQL a table lock that conflicts with INSERT (not with reads).
-    let mut blocker = app.open_database().await;
-    blocker
-        .execute(match app.database.is_postgres() {
-            true => "BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE",
-            false => "BEGIN IMMEDIATE",
-        })
-        .await;
+    let mut blocker = hold_the_write_lock(&app).await;
 
     let ids = ids("burst", 12);
     let (answers, overloaded) = tokio::join!(post_all(&app, &ids), async {
@@ -196,13 +190,7 @@ async fn a_full_write_queue_answers_503_with_retry_after_and_keeps_what_it_accep
 #[tokio::test]
 async fn the_queue_depth_grows_while_a_commit_hangs() {
     let app = TestApp::spawn_with(&[("WRITE_BATCH_MAX", "1")]).await;
-    let mut blocker = app.open_database().await;
-    blocker
-        .execute(match app.database.is_postgres() {
-            true => "BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE",
-            false => "BEGIN IMMEDIATE",
-        })
-        .await;
+    let mut blocker = hold_the_write_lock(&app).await;
 
     // The writer takes the first message and hangs on it; each later one waits.
     let mut posts = Vec::new();
@@ -230,6 +218,20 @@ async fn the_queue_depth_grows_while_a_commit_hangs() {
         assert!(status == 200 || status == 503, "{status}");
     }
     wait_for_queue_depth(&app, 0).await;
+}
+
+/// A connection holding the write lock, so that the writer stalls on its next batch
+/// until it rolls back: SQLite's database lock, or on PostgreSQL a table lock that
+/// conflicts with INSERT (not with reads).
+async fn hold_the_write_lock(app: &TestApp) -> TestConnection {
+    let mut blocker = app.open_database().await;
+    blocker
+        .execute(match app.database.is_postgres() {
+            true => "BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE",
+            false => "BEGIN IMMEDIATE",
+        })
+        .await;
+    blocker
 }
 
 /// Polls `/metrics` until `webhook_write_queue_depth` is `depth`.
