@@ -51,11 +51,31 @@ async fn live_mode_shows_a_message_posted_after_the_page_loaded() {
     expected.push("m100b".into());
     browser.until_rows(&expected).await;
 
-    // Turned off, it stops; turned on from the checkbox, it lands in the URL.
+    // Turned off, it stops asking (at most a poll already under way ends, in the
+    // three intervals of 2 s waited) and shows nothing new; turned on from the
+    // checkbox, it lands in the URL and catches up.
     browser.click("#live").await;
     assert_eq!(browser.location().await, "/");
+    let reads = || {
+        app.logs()
+            .iter()
+            .filter(|line| line["path"] == "/messages")
+            .count()
+    };
+    let before = reads();
+    let while_off = seeded(101);
+    assert_eq!(app.post_webhook(&while_off).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert!(
+        reads() <= before + 1,
+        "still polling: {} reads",
+        reads() - before
+    );
+    assert_eq!(browser.row_ids().await, expected);
     browser.click("#live").await;
     assert_eq!(browser.location().await, "/?live=1");
+    expected.push("m101".into());
+    browser.until_rows(&expected).await;
     assert!(browser.console_errors().await.is_empty());
     browser.close().await;
 }
