@@ -60,6 +60,12 @@ bench-memory:
 	$(CARGO) build --release --locked --bin webhook-inbox
 	scripts/bench-memory.py $(or $(BIN),target/release/webhook-inbox) $(or $(CONNECTIONS),8192)
 
+## /health/ready while 4 clients keep asking new 2-character searches, on the seed of
+## bench-queries (MESSAGES, default 1000000). BIN=path/to/webhook-inbox measures another build.
+.PHONY: bench-readiness
+bench-readiness:
+	scripts/bench-readiness.sh $(or $(MESSAGES),1000000)
+
 ## Storage faults on a real full disk (mounts a small tmpfs: needs root, as CI has).
 test-faults:
 	$(CARGO) test --locked --test faults -- --ignored --nocapture
