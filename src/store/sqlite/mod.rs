@@ -208,7 +208,11 @@ fn lock_for_this_process(database: &Path) -> Result<File, sqlx::Error> {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(path)?;
+        .open(&path)
+        .map_err(|error| {
+            let path = Path::new(&path).display();
+            sqlx::Error::Configuration(format!("cannot open the lock file {path}: {error}").into())
+        })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(TryLockError::WouldBlock) => Err(sqlx::Error::Configuration(
