@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import os
+import resource
 import socket
 import sqlite3
 import subprocess
@@ -72,14 +73,17 @@ async def scenario(binary, connections, id_chars, text_chars):
         PORT=str(port),
         LOG_LEVEL="ERROR",
     )
-    server = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL)
+    server = None
     try:
+        server = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL)
         for _ in range(400):
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready")
                 break
             except OSError:
                 time.sleep(0.05)
+        else:
+            sys.exit("the server did not become ready")
         baseline = memory_mib(server.pid)[0]
         lock = sqlite3.connect(database, isolation_level=None, timeout=10)
         lock.execute("BEGIN IMMEDIATE")
@@ -105,6 +109,9 @@ async def scenario(binary, connections, id_chars, text_chars):
         lock.execute("ROLLBACK")
         await asyncio.gather(*tasks)
         peak = memory_mib(server.pid)[1]
+        unexpected = {k: v for k, v in answers.items() if k not in ("200", "408", "503")}
+        if unexpected:
+            sys.exit(f"not every client was answered: {dict(answers)}")
         print(
             f"{connections} webhooks of {len(body):,} bytes, writer stalled {STALL_SECONDS} s: "
             f"peak RSS {peak} MiB (idle {baseline} MiB), queue depth {depth} while stalled, "
@@ -112,14 +119,21 @@ async def scenario(binary, connections, id_chars, text_chars):
             flush=True,
         )
     finally:
-        server.terminate()
-        server.wait()
+        if server:
+            server.terminate()
+            server.wait()
         subprocess.run(["rm", "-rf", work], check=True)
 
 
 def main():
     binary = sys.argv[1]
     connections = int(sys.argv[2]) if len(sys.argv) > 2 else 8192
+    # One descriptor per client, and the server's own (it raises its limit itself).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < connections + 100:
+        if hard != resource.RLIM_INFINITY and hard < connections + 100:
+            sys.exit(f"{connections} clients need {connections + 100} open files; the limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (connections + 100, hard))
     asyncio.run(scenario(binary, connections, id_chars=256, text_chars=4096))
     asyncio.run(scenario(binary, connections, id_chars=8, text_chars=100))
 

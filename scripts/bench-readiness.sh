@@ -16,11 +16,18 @@ cargo build --release --locked --bin webhook-inbox --example seed >&2
 bin=${BIN:-target/release/webhook-inbox}
 seed=$(seeded_sqlite "$messages")
 
-work=$(mktemp -d)
+# Beside the seed, not in /tmp (which may be memory): the copy is as large as the seed.
+work=$(mktemp -d target/bench/readiness.XXXXXX)
 server=""
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+stop_server() {
+    if [ -n "$server" ]; then
+        kill -TERM "$server" 2>/dev/null || true
+        wait "$server" 2>/dev/null || true
+    fi
+}
+trap 'stop_server; rm -rf "$work"' EXIT
 cp "$seed" "$work/app.db"
-WEBHOOK_SECRET=bench HOST=127.0.0.1 PORT=0 DATABASE_URL="sqlite://$work/app.db" \
+WEBHOOK_SECRET=bench HOST=127.0.0.1 PORT=0 DATABASE_URL="sqlite://$PWD/$work/app.db" \
     "$bin" >"$work/server.log" 2>&1 &
 server=$!
 port=$(listening_port "$work/server.log" "$server")

@@ -31,6 +31,7 @@ seeded_sqlite() {
             return 1
         fi
         mv "$database.partial" "$database"
+        rm -f "$database.partial.lock"
     fi
     echo "$database"
 }
