@@ -114,10 +114,31 @@ async fn readiness_answers_while_reads_hold_every_read_connection() {
     assert_eq!(stuck_read.await.unwrap().unwrap(), 200);
 }
 
+/// A connection of the test's own whose shard (`pg_backend_pid() % 16`, which picks the
+/// rows of the totals and blocks a transaction writes) no connection of the app has.
+/// Another replica's transaction on the writer's shard would hold up the writer until
+/// it commits: briefly in real life, for as long as a test keeps it open here.
+async fn connection_on_a_shard_of_its_own(app: &TestApp) -> TestConnection {
+    for _ in 0..100 {
+        let mut connection = app.open_database().await;
+        let (clash,): (bool,) = connection
+            .fetch_one(
+                "SELECT pg_backend_pid() % 16 IN (SELECT pid % 16 FROM pg_stat_activity \
+                 WHERE application_name = 'webhook-inbox' AND datname = current_database())",
+            )
+            .await;
+        if !clash {
+            return connection;
+        }
+        connection.close().await;
+    }
+    panic!("every connection shared a shard with the app");
+}
+
 /// A connection of the test's own, in a transaction that has inserted message m2
 /// ("Hello") and not committed: another replica's batch, say.
 async fn m2_inserted_by_another_replica_not_committed(app: &TestApp) -> TestConnection {
-    let mut other_replica = app.open_database().await;
+    let mut other_replica = connection_on_a_shard_of_its_own(app).await;
     other_replica
         .execute(
             "BEGIN; INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, ts_key, \
