@@ -132,7 +132,7 @@ pub(super) async fn open(
                 .connect_with(connect_options(path))
                 .await?;
             let durability = match options.synchronous {
-                Synchronous::Full => Durability::SyncWal(wal_path(path)),
+                Synchronous::Full => Durability::SyncWal(beside(path, "-wal")),
                 Synchronous::Normal => Durability::AtCommit,
             };
             (
@@ -202,15 +202,14 @@ impl Backend for SqliteReader {
 /// on its own. Taken before any connection, on a file SQLite never opens, so that it
 /// cannot interfere with SQLite's own locks.
 fn lock_for_this_process(database: &Path) -> Result<File, sqlx::Error> {
-    let mut path = database.as_os_str().to_owned();
-    path.push(".lock");
+    let path = beside(database, ".lock");
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
         .map_err(|error| {
-            let path = Path::new(&path).display();
+            let path = path.display();
             sqlx::Error::Configuration(format!("cannot open the lock file {path}: {error}").into())
         })?;
     match file.try_lock() {
@@ -227,11 +226,12 @@ fn lock_for_this_process(database: &Path) -> Result<File, sqlx::Error> {
     }
 }
 
-/// SQLite's write-ahead log beside `database`.
-fn wal_path(database: &Path) -> PathBuf {
-    let mut wal = database.as_os_str().to_owned();
-    wal.push("-wal");
-    PathBuf::from(wal)
+/// The file beside `database` whose name is the database's with `suffix` appended:
+/// SQLite's write-ahead log (`-wal`), or the process lock (`.lock`).
+fn beside(database: &Path, suffix: &str) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// Makes the names of the database and WAL files durable, not only their contents.
