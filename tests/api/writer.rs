@@ -5,9 +5,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde_json::json;
 
-use crate::helpers::{
-    json_ok, json_with_status, message, message_ids, sign, TestApp, TestConnection,
-};
+use crate::helpers::{json_ok, json_with_status, message, message_ids, TestApp, TestConnection};
 
 /// Posts one message per id at once; returns each id with its status and Retry-After.
 async fn post_all(app: &TestApp, ids: &[String]) -> Vec<(String, u16, Option<String>)> {
@@ -147,8 +145,7 @@ async fn a_full_write_queue_answers_503_with_retry_after_and_keeps_what_it_accep
     let ids = ids("burst", 12);
     let (answers, overloaded) = tokio::join!(post_all(&app, &ids), async {
         // Overloaded answers come at once, while the writer is still stalled.
-        let overloaded =
-            wait_for_metric(&app, "webhook_requests_total{result=\"overloaded\"}").await;
+        let overloaded = wait_for_metric(&app, OVERLOADED, |overloaded| overloaded > 0).await;
         blocker.execute("ROLLBACK").await;
         overloaded
     });
@@ -195,18 +192,12 @@ async fn the_queue_depth_grows_while_a_commit_hangs() {
     // The writer takes the first message and hangs on it; each later one waits.
     let mut posts = Vec::new();
     for (waiting, id) in ids("hang", 4).iter().enumerate() {
-        let bytes = serde_json::to_vec(&message(id)).unwrap();
-        let request = app
-            .client
-            .post(format!("{}/webhook", app.address))
-            .header("content-type", "application/json")
-            .header("x-signature", sign(&bytes))
-            .body(bytes);
+        let request = app.signed_webhook(&message(id));
         posts.push(tokio::spawn(async move {
             request.send().await.unwrap().status()
         }));
         if waiting > 0 {
-            wait_for_queue_depth(&app, waiting as i64).await;
+            wait_for_metric(&app, QUEUE_DEPTH, |depth| depth == waiting as u64).await;
         }
     }
     blocker.execute("ROLLBACK").await;
@@ -217,7 +208,7 @@ async fn the_queue_depth_grows_while_a_commit_hangs() {
         let status = post.await.unwrap().as_u16();
         assert!(status == 200 || status == 503, "{status}");
     }
-    wait_for_queue_depth(&app, 0).await;
+    wait_for_metric(&app, QUEUE_DEPTH, |depth| depth == 0).await;
 }
 
 /// A connection holding the write lock, so that the writer stalls on its next batch
@@ -234,36 +225,24 @@ async fn hold_the_write_lock(app: &TestApp) -> TestConnection {
     blocker
 }
 
-/// Polls `/metrics` until `webhook_write_queue_depth` is `depth`.
-async fn wait_for_queue_depth(app: &TestApp, depth: i64) {
-    let mut last = None;
-    for _ in 0..200 {
-        last = app.metrics().await.lines().find_map(|line| {
-            line.strip_prefix("webhook_write_queue_depth ")?
-                .parse::<i64>()
-                .ok()
-        });
-        if last == Some(depth) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("webhook_write_queue_depth stayed {last:?}, never {depth}");
-}
+const OVERLOADED: &str = "webhook_requests_total{result=\"overloaded\"}";
+const QUEUE_DEPTH: &str = "webhook_write_queue_depth";
 
-/// Polls `/metrics` until `series` is positive; returns its value.
-async fn wait_for_metric(app: &TestApp, series: &str) -> u64 {
+/// Polls `/metrics` until the value of `series` (0 while it is absent) satisfies
+/// `done`; returns that value.
+async fn wait_for_metric(app: &TestApp, series: &str, done: impl Fn(u64) -> bool) -> u64 {
+    let mut value = 0;
     for _ in 0..200 {
-        let value = app
+        value = app
             .metrics()
             .await
             .lines()
             .find_map(|line| line.strip_prefix(series)?.trim().parse::<u64>().ok())
             .unwrap_or(0);
-        if value > 0 {
+        if done(value) {
             return value;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("{series} never became positive");
+    panic!("{series} stayed {value}");
 }

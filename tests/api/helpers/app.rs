@@ -160,9 +160,15 @@ impl TestApp {
 
     /// POSTs `body` (serialized as is) with a correct signature.
     pub async fn post_webhook(&self, body: &Value) -> reqwest::Response {
+        let response = self.signed_webhook(body).send().await;
+        response.expect("POST /webhook")
+    }
+
+    /// The request `post_webhook` sends, to be sent later (from a task of its own, say).
+    pub fn signed_webhook(&self, body: &Value) -> reqwest::RequestBuilder {
         let bytes = serde_json::to_vec(body).expect("serialize");
         let signature = sign(&bytes);
-        self.post_webhook_raw(bytes, Some(&signature)).await
+        self.webhook_request(bytes, Some(&signature))
     }
 
     /// POSTs raw bytes with the given signature header (none when `None`).
@@ -171,15 +177,25 @@ impl TestApp {
         body: impl Into<reqwest::Body>,
         signature: Option<&str>,
     ) -> reqwest::Response {
-        let mut request = self
+        let response = self.webhook_request(body, signature).send().await;
+        response.expect("POST /webhook")
+    }
+
+    /// A POST of `body` to `/webhook` with the given signature header.
+    fn webhook_request(
+        &self,
+        body: impl Into<reqwest::Body>,
+        signature: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let request = self
             .client
             .post(format!("{}/webhook", self.address))
             .header("content-type", "application/json")
             .body(body);
-        if let Some(signature) = signature {
-            request = request.header("x-signature", signature);
+        match signature {
+            Some(signature) => request.header("x-signature", signature),
+            None => request,
         }
-        request.send().await.expect("POST /webhook")
     }
 
     /// GET `path_and_query`, e.g. `/messages?limit=2`.
