@@ -17,13 +17,6 @@ bin=${BIN:-target/release/webhook-inbox}
 export WEBHOOK_SECRET="bench-$RANDOM$RANDOM"
 work=$(mktemp -d)
 server=""
-stop_server() {
-    if [ -n "$server" ]; then
-        kill -TERM "$server" 2>/dev/null || true
-        wait "$server" 2>/dev/null || true
-        server=""
-    fi
-}
 trap 'stop_server; rm -rf "$work"' EXIT
 
 # scenario NAME [VAR=value ...] -- ATTACK FLAGS...

@@ -19,12 +19,6 @@ seed=$(seeded_sqlite "$messages")
 # Beside the seed, not in /tmp (which may be memory): the copy is as large as the seed.
 work=$(mktemp -d target/bench/readiness.XXXXXX)
 server=""
-stop_server() {
-    if [ -n "$server" ]; then
-        kill -TERM "$server" 2>/dev/null || true
-        wait "$server" 2>/dev/null || true
-    fi
-}
 trap 'stop_server; rm -rf "$work"' EXIT
 cp "$seed" "$work/app.db"
 WEBHOOK_SECRET=bench HOST=127.0.0.1 PORT=0 DATABASE_URL="sqlite://$PWD/$work/app.db" \

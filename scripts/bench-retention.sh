@@ -34,13 +34,6 @@ export WEBHOOK_SECRET="bench-$RANDOM$RANDOM"
 work=$(mktemp -d)
 server=""
 copy="wi_bench_retention_$$"
-stop_server() {
-    if [ -n "$server" ]; then
-        kill -TERM "$server" 2>/dev/null || true
-        wait "$server" 2>/dev/null || true
-        server=""
-    fi
-}
 cleanup() {
     stop_server
     [ "$backend" = postgres ] && { pg_drop "$copy" || true; }

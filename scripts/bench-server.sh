@@ -1,5 +1,5 @@
 # Helpers for the benchmarks, sourced by them: the port a server started with PORT=0
-# listens on, and the seeded SQLite database that several benchmarks share.
+# listens on, stopping it, and the seeded SQLite database that several benchmarks share.
 
 # listening_port LOG PID: the port server PID names in its `listening` line in LOG,
 # once it does; fails, showing LOG, if the server stops or is not listening in 60 s.
@@ -14,6 +14,15 @@ listening_port() {
     echo "the server did not start:" >&2
     cat "$log" >&2
     return 1
+}
+
+# stop_server: stops the server whose pid is in $server (if any) and waits for it.
+stop_server() {
+    if [ -n "$server" ]; then
+        kill -TERM "$server" 2>/dev/null || true
+        wait "$server" 2>/dev/null || true
+        server=""
+    fi
 }
 
 # seeded_sqlite MESSAGES: the path of target/bench/seed-MESSAGES.db, written through the
