@@ -58,6 +58,8 @@ fn unsupported_database_urls_are_rejected() {
         "sqlite://",
         "sqlite:///data/",
         "sqlite://a.db?mode=ro",
+        "sqlite:file:app.db",
+        "sqlite://file:app.db",
     ] {
         assert!(parse_database_url(url).is_err(), "{url}");
     }
