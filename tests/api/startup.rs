@@ -223,6 +223,24 @@ async fn a_second_process_on_the_same_sqlite_file_is_refused_and_the_first_serve
     assert_eq!(app.stats().await["total_messages"], 2);
 }
 
+#[tokio::test]
+async fn a_database_reached_through_a_symbolic_link_is_served_and_locked_as_its_target() {
+    let dir = tempfile::tempdir().unwrap();
+    // A link to a file not created yet, in a folder not created yet.
+    let target = dir.path().join("volume/app.db");
+    let link = dir.path().join("app.db");
+    std::os::unix::fs::symlink("volume/app.db", &link).unwrap();
+    let through_link = format!("sqlite://{}", link.display());
+
+    // SQLite keeps the WAL beside the target: a 200 means the writer synced that one.
+    let app = TestApp::spawn_on(TestDatabase::sqlite(), &[("DATABASE_URL", &through_link)]).await;
+    assert_serves_and_stores(&app).await;
+    assert!(target.is_file() && dir.path().join("volume/app.db-wal").is_file());
+
+    let (error, _) = refused_startup(&format!("sqlite://{}", target.display())).await;
+    assert!(error.to_string().contains("another process"), "{error}");
+}
+
 /// Runs the service on `database_url` and asserts that it refuses to start: a failure
 /// status, a JSON `ERROR` line (returned, with all of stdout), no `listening` line and
 /// nothing on stderr.

@@ -107,6 +107,7 @@ pub(super) async fn open(
             )
         }
         Some(path) => {
+            let path = &followed_links(path)?;
             if let Some(parent) = path
                 .parent()
                 .filter(|parent| !parent.as_os_str().is_empty())
@@ -224,6 +225,24 @@ fn lock_for_this_process(database: &Path) -> Result<File, sqlx::Error> {
         )),
         Err(TryLockError::Error(error)) => Err(error.into()),
     }
+}
+
+/// The file `path` leads to once its symbolic links are followed, as SQLite follows
+/// them, whether that file exists yet or not: SQLite keeps its WAL beside that file, and
+/// the WAL this process syncs and the lock it takes must be the ones beside it too.
+fn followed_links(path: &Path) -> Result<PathBuf, sqlx::Error> {
+    let mut path = path.to_owned();
+    // Linux's own limit on links followed in one path.
+    for _ in 0..40 {
+        // Fails for anything but a link: a file, a folder, or nothing yet.
+        let Ok(target) = std::fs::read_link(&path) else {
+            return Ok(path);
+        };
+        path = path.parent().unwrap_or(Path::new("")).join(target);
+    }
+    Err(sqlx::Error::Configuration(
+        format!("{}: too many levels of symbolic links", path.display()).into(),
+    ))
 }
 
 /// The file beside `database` whose name is the database's with `suffix` appended:
