@@ -213,10 +213,18 @@ pub struct SenderCount {
     pub count: u64,
 }
 
-/// The folding that makes `q` case-insensitive: Unicode lowercase, applied alike to
-/// the stored text and to the query.
+/// The folding that makes `q` case-insensitive, applied alike to the stored text
+/// (`text_folded`) and to the query: Unicode lowercase, with the Greek final sigma ς
+/// written σ, and NUL written as the noncharacter U+FFFF.
+/// - Lowercase writes Σ as ς at the end of a word and σ elsewhere, so a `q` cut from
+///   inside a word would not match the text it came from.
+/// - PostgreSQL text cannot hold NUL, and SQLite's trigram index stops at it.
 pub fn fold_case(text: &str) -> String {
-    text.to_lowercase()
+    let folded = text.to_lowercase();
+    match folded.contains(['ς', '\0']) {
+        true => folded.replace('ς', "σ").replace('\0', "\u{FFFF}"),
+        false => folded,
+    }
 }
 
 /// A backend as `Store` holds it, beside its writer.

@@ -13,10 +13,9 @@ use std::time::SystemTime;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
 
-use super::searchable;
 use crate::message::Message;
 use crate::store::committer::{outcomes, Committer, Pending};
-use crate::store::InsertOutcome;
+use crate::store::{fold_case, InsertOutcome};
 
 const INSERT_BATCH: &str = "\
     INSERT INTO messages \
@@ -63,7 +62,7 @@ impl Committer for PgCommitter {
                 .bind(column(&distinct, |m| m.ts.as_str()))
                 .bind(column(&distinct, |m| m.ts.sort_key()))
                 .bind(column(&distinct, |m| m.text.as_deref().map(str::as_bytes)))
-                .bind(column(&distinct, |m| m.text.as_deref().map(searchable)))
+                .bind(column(&distinct, |m| m.text.as_deref().map(fold_case)))
                 .bind(&created_at)
                 .fetch_all(&mut *connection)
                 .await?;

@@ -164,9 +164,3 @@ impl Backend for PgReader {
         })
     }
 }
-
-/// `text` as the folded, searchable form stored in `text_folded`: Unicode lowercase,
-/// with NUL (which PostgreSQL text cannot hold) written as the noncharacter U+FFFF.
-pub(super) fn searchable(text: &str) -> String {
-    super::fold_case(text).replace('\0', "\u{FFFF}")
-}

@@ -5,14 +5,16 @@ use std::sync::{Arc, LazyLock};
 
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
-use super::{search, searchable, PgReader};
+use super::{search, PgReader};
 use crate::message::StoredMessage;
 use crate::store::query::{
     page_conditions, page_order, select_page, split_page, stats_query, Conditions, SenderIndex,
     PAGE_COLUMNS,
 };
 use crate::store::search_totals::{SearchTotals, FEW_MATCHES};
-use crate::store::{non_negative, Cursor, MessageFilter, Page, PageStart, Stats, StoreError};
+use crate::store::{
+    fold_case, non_negative, Cursor, MessageFilter, Page, PageStart, Stats, StoreError,
+};
 
 /// The sender index is led by the sender: `(from_msisdn, ts_key, message_id)`.
 const SENDERS: SenderIndex = SenderIndex::Sender;
@@ -139,7 +141,7 @@ impl TextPlan {
 /// of letters and digits only.
 pub(super) fn has_trigram(q: &str) -> bool {
     let mut run = 0;
-    searchable(q).chars().any(|character| {
+    fold_case(q).chars().any(|character| {
         run = if character.is_alphanumeric() {
             run + 1
         } else {
@@ -290,7 +292,7 @@ fn text_condition(query: &mut QueryBuilder<'_, Postgres>, q: &str, plan: &TextPl
     match plan {
         TextPlan::Walk => query
             .push("strpos(text_folded, ")
-            .push_bind(searchable(q))
+            .push_bind(fold_case(q))
             .push(") > 0"),
         TextPlan::Candidates => query
             .push("text_folded LIKE ")
@@ -304,7 +306,7 @@ fn text_condition(query: &mut QueryBuilder<'_, Postgres>, q: &str, plan: &TextPl
 /// character of `q` matches only itself.
 pub(super) fn like_pattern(q: &str) -> String {
     let mut pattern = String::from("%");
-    for character in searchable(q).chars() {
+    for character in fold_case(q).chars() {
         if matches!(character, '\\' | '%' | '_') {
             pattern.push('\\');
         }

@@ -4,11 +4,10 @@
 use sqlx::PgConnection;
 
 use super::reads::like_pattern;
-use super::searchable;
 use crate::store::search_totals::{
     from_seqs, kept_seqs, Counted, SearchTotals, Total, FEW_MATCHES, KEPT_PER_BLOCK,
 };
-use crate::store::{non_negative, StoreError};
+use crate::store::{fold_case, non_negative, StoreError};
 
 /// The matches of `q` among all rows of the snapshot: remembered per block, counted
 /// again in the blocks whose versions changed. `indexed`: the first count of every
@@ -52,7 +51,7 @@ async fn count_blocks(
         "SELECT COUNT(*), {kept} FROM messages \
          WHERE strpos(text_folded, $1) > 0 AND seq >= $2 AND seq < $3 HAVING COUNT(*) > 0"
     ))
-    .bind(searchable(q))
+    .bind(fold_case(q))
     .bind(block << 12)
     .bind((block + 1) << 12)
     .fetch_all(connection)
@@ -83,7 +82,7 @@ async fn count_every_block(
 ) -> Result<Counted, StoreError> {
     let (test, needle) = match indexed {
         true => ("text_folded LIKE $1 ESCAPE '\\'", like_pattern(q)),
-        false => ("strpos(text_folded, $1) > 0", searchable(q)),
+        false => ("strpos(text_folded, $1) > 0", fold_case(q)),
     };
     // The planner expects a third of all rows to match, so it would read a few
     // thousand matches in one process; free workers make it take them (after this

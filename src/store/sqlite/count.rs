@@ -261,8 +261,7 @@ async fn scalar<'q>(
 }
 
 pub(super) fn uses_trigram_index(q: &str) -> bool {
-    // FTS5's query syntax ends a string at NUL: such a `q` is left to the scan.
-    !q.contains('\0') && fold_case(q).chars().count() >= TRIGRAM
+    fold_case(q).chars().count() >= TRIGRAM
 }
 
 /// `q` as an FTS5 phrase over the folded text: with the trigram tokenizer a phrase

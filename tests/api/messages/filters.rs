@@ -67,6 +67,9 @@ async fn messages_q_matches_a_case_insensitive_substring() {
         ("french", ALICE, TS, Some("L'école est ouverte")),
         ("upper", ALICE, TS, Some("ÉCOLE")),
         ("russian", ALICE, TS, Some("ПРИВЕТ мир")),
+        // Σ ends a word in one and not in the other: one q must find it in both.
+        ("greek-inside", ALICE, TS, Some("ΟΣΑ")),
+        ("greek-last", ALICE, TS, Some("ΟΔΟΣ")),
     ];
     seed(&app, &rows).await;
 
@@ -77,6 +80,11 @@ async fn messages_q_matches_a_case_insensitive_substring() {
         ("école", &["french", "upper"]),
         ("привет МИР", &["russian"]),
         ("ecole", &[]),
+        ("ΟΣ", &["greek-inside", "greek-last"]),
+        ("ος", &["greek-inside", "greek-last"]),
+        ("Σ", &["greek-inside", "greek-last"]),
+        ("δος", &["greek-last"]),
+        ("ΟΣΑ", &["greek-inside"]),
     ] {
         assert_matches(&app, &format!("q={}", encode(q)), expected).await;
     }
@@ -283,4 +291,28 @@ async fn messages_q_may_contain_nul_and_other_control_characters() {
         assert_eq!(ids(&page), ["nul"], "{query}");
         assert_eq!(page["total"], 1, "{query}");
     }
+}
+
+/// SQLite's trigram index stopped at a NUL: the words after it were missed by the
+/// count, though not by the page.
+#[tokio::test]
+async fn messages_q_finds_and_counts_the_text_after_a_nul() {
+    let app = TestApp::spawn().await;
+    seed(
+        &app,
+        &[
+            (
+                "nul",
+                ALICE,
+                "2025-01-15T10:00:00Z",
+                Some("a\u{0}hello world"),
+            ),
+            ("plain", BOB, "2025-01-15T11:00:00Z", Some("xyz hello")),
+        ],
+    )
+    .await;
+
+    assert_matches(&app, "q=hello", &["nul", "plain"]).await;
+    assert_matches(&app, "q=a%00hel", &["nul"]).await;
+    assert_page(&app, "q=hello&offset=1", &["plain"], 2).await;
 }
