@@ -1,6 +1,7 @@
 //! `GET /messages`: a filtered, paginated list in `ts, message_id` order.
 
 use std::borrow::Cow;
+use std::num::IntErrorKind;
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
@@ -201,7 +202,16 @@ fn integer(
     max: u64,
     errors: &mut Vec<InvalidField>,
 ) -> Option<u64> {
-    let error = match raw.trim().parse::<i128>() {
+    // An integer too large for i128 is still an integer, out of range.
+    let parsed = raw
+        .trim()
+        .parse::<i128>()
+        .or_else(|error| match error.kind() {
+            IntErrorKind::PosOverflow => Ok(i128::MAX),
+            IntErrorKind::NegOverflow => Ok(i128::MIN),
+            _ => Err(error),
+        });
+    let error = match parsed {
         Ok(value) if value < i128::from(min) => InvalidField::new(
             vec!["query", name],
             "greater_than_equal",
@@ -288,6 +298,14 @@ mod tests {
             [(vec!["query", "offset"], "greater_than_equal")]
         );
         assert_eq!(errors("offset=abc&limit=x").len(), 2);
+        let huge = "9".repeat(40);
+        assert_eq!(
+            errors(&format!("limit={huge}&offset=-{huge}")),
+            [
+                (vec!["query", "limit"], "less_than_equal"),
+                (vec!["query", "offset"], "greater_than_equal")
+            ]
+        );
     }
 
     #[test]
