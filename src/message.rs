@@ -1,6 +1,10 @@
 //! The inbound message: a type that can only hold valid values, and the rules that
 //! build it from the raw body.
 
+use std::fmt;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -58,22 +62,61 @@ impl InvalidField {
     }
 }
 
-/// The body as JSON: the known fields in any JSON type. Serde refuses a known field
-/// given twice, which keeps an ambiguous body out.
+/// The body as JSON: the known fields in any JSON type, `None` when absent (a `null`
+/// is `Some(Value::Null)`). Serde refuses a known field given twice, which keeps an
+/// ambiguous body out.
 #[derive(Deserialize)]
 struct RawMessage {
+    #[serde(default, deserialize_with = "present")]
     message_id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     from: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     to: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     ts: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     text: Option<Value>,
+}
+
+/// A field that is there, whatever its value, `null` included.
+fn present<'de, D: Deserializer<'de>>(field: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(field).map(Some)
+}
+
+/// The body read as a JSON object only: a derived `Deserialize` would also read the
+/// fields from an array, in order.
+struct JsonObject(RawMessage);
+
+impl<'de> Deserialize<'de> for JsonObject {
+    fn deserialize<D: Deserializer<'de>>(body: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = RawMessage;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, fields: A) -> Result<RawMessage, A::Error> {
+                RawMessage::deserialize(MapAccessDeserializer::new(fields))
+            }
+        }
+        body.deserialize_map(Fields).map(Self)
+    }
 }
 
 impl Message {
     /// Parses and validates a raw webhook body, reporting every broken rule at once.
     pub fn from_json(body: &[u8]) -> Result<Self, Vec<InvalidField>> {
-        let raw: RawMessage =
-            serde_json::from_slice(body).map_err(|error| vec![body_error(&error)])?;
+        // serde_json skips unknown fields without checking that they are UTF-8.
+        let body = std::str::from_utf8(body).map_err(|error| {
+            vec![InvalidField::new(
+                vec!["body"],
+                "json_invalid",
+                format!("JSON decode error: the body is not UTF-8: {error}"),
+            )]
+        })?;
+        let JsonObject(raw) =
+            serde_json::from_str(body).map_err(|error| vec![body_error(&error)])?;
         let mut errors = Vec::new();
         let message_id = required_string(raw.message_id, "message_id", &mut errors)
             .and_then(|id| message_id(id, &mut errors));

@@ -144,14 +144,19 @@ async fn webhook_accepts_the_signature_in_uppercase_hex() {
 async fn webhook_returns_422_for_bodies_that_are_not_one_json_object() {
     let app = TestApp::spawn().await;
 
-    let bodies: [&[u8]; 7] = [
+    let bodies: [&[u8]; 9] = [
         b"",
         b"not json",
         b"[]",
         b"[{}]",
+        // The fields of a valid message, in order, but in an array.
+        br#"["m1","+919876543210","+14155550100","2025-01-15T10:00:00Z","hi"]"#,
         b"\"m1\"",
         b"{\"message_id\":",
         b"\xff\xfe{}",
+        // Not UTF-8, in a field the message does not read.
+        b"{\"message_id\":\"m1\",\"from\":\"+919876543210\",\"to\":\"+14155550100\",\
+          \"ts\":\"2025-01-15T10:00:00Z\",\"x\":\"\xff\"}",
     ];
     for body in bodies {
         let (status, json) = post_signed_bytes(&app, body).await;
@@ -167,6 +172,7 @@ async fn webhook_returns_422_naming_each_broken_field_rule() {
     let cases = [
         (with(message("x"), json!({"message_id": ""})), "message_id"),
         (with(message("x"), json!({"message_id": 12})), "message_id"),
+        (with(message("x"), json!({"from": null})), "from"),
         (with(message("x"), json!({"from": "919876543210"})), "from"),
         (with(message("x"), json!({"from": "+91-98765"})), "from"),
         (with(message("x"), json!({"from": "+"})), "from"),
@@ -196,6 +202,8 @@ async fn webhook_returns_422_naming_each_broken_field_rule() {
     for (body, field) in cases {
         let json = json_with_status(app.post_webhook(&body).await, 422).await;
         assert_eq!(detail_locs(&json), [json!(["body", field])], "{body}");
+        // A field given, even as null, is never reported missing.
+        assert_ne!(json["detail"][0]["type"], "missing", "{body}");
     }
     let mut missing = message("x");
     missing.as_object_mut().unwrap().remove("to");
