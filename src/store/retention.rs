@@ -6,7 +6,7 @@
 //! times, for a sender's count that a batch holds until it commits). Every aggregate
 //! and the search index follow in the deleting transaction (the backends' triggers).
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus::IntCounter;
 use tokio::sync::oneshot;
@@ -82,7 +82,9 @@ impl Sweep {
     /// next is due at once (after the webhooks waiting by then). Otherwise the sweep is
     /// over: logged if it deleted anything, and the next one starts after a pause.
     pub(super) async fn step(&mut self, committer: &mut impl Committer) {
-        let Some(cutoff) = SystemTime::now().checked_sub(self.retention) else {
+        // Nothing was stored before 1970 (nor can the cutoff be written before it).
+        let cutoff = SystemTime::now().checked_sub(self.retention);
+        let Some(cutoff) = cutoff.filter(|cutoff| *cutoff >= UNIX_EPOCH) else {
             self.next = Instant::now() + self.pause;
             return;
         };

@@ -187,6 +187,32 @@ async fn ingest_and_expiry_at_once_lose_nothing_acknowledged_that_did_not_expire
     database.close().await;
 }
 
+/// A retention longer than the time since 1970 keeps every message: the sweep's first
+/// step, due at startup, once panicked and took the writer down with it.
+#[tokio::test]
+async fn a_retention_reaching_back_before_1970_keeps_everything() {
+    let app = TestApp::spawn_with(&[("RETENTION", "100y")]).await;
+    post_ok(
+        &app,
+        &[sent("kept", "+111", "2025-01-15T10:00:00Z", "kept")],
+    )
+    .await;
+    assert_eq!(app.get("/health/ready").await.status(), 200);
+    post_ok(
+        &app,
+        &[sent("kept2", "+111", "2025-01-15T10:00:01Z", "kept")],
+    )
+    .await;
+
+    assert_eq!(app.stats().await["total_messages"], 2);
+    let panics: Vec<_> = app
+        .logs()
+        .into_iter()
+        .filter(|line| line["message"] == "panic")
+        .collect();
+    assert!(panics.is_empty(), "{panics:?}");
+}
+
 #[tokio::test]
 async fn a_retention_that_is_not_a_positive_duration_stops_startup() {
     for bad in ["0s", "-5m", "forever", "10", "5 parsecs"] {
