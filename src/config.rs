@@ -117,20 +117,35 @@ impl fmt::Debug for DatabaseLocation {
     }
 }
 
-/// `url` with the password of its user info, if any, replaced by `***`.
+/// `url` with its passwords replaced by `***`: the one of its user info, and the value
+/// of any `password` parameter (which PostgreSQL's URLs accept too).
 fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
-            None => url.to_owned(),
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
         },
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    let path = match path.split_once('?') {
+        Some((path, query)) => {
+            let parameters: Vec<&str> = query
+                .split('&')
+                .map(|parameter| match parameter.split_once('=') {
+                    Some(("password", _)) => "password=***",
+                    _ => parameter,
+                })
+                .collect();
+            format!("{path}?{}", parameters.join("&"))
+        }
+        None => path.to_owned(),
+    };
+    format!("{scheme}://{authority}{path}")
 }
 
 /// SQLite's `synchronous` setting for the write connection.

@@ -49,6 +49,22 @@ fn a_postgres_password_never_reaches_the_logs() {
     assert!(format!("{no_password:?}").contains("postgres://inbox@db/inbox"));
     assert_eq!(location.to_string(), "postgres://inbox:***@db:5432/inbox");
     assert_eq!(file("/data/app.db").to_string(), "sqlite:///data/app.db");
+    for (url, shown) in [
+        (
+            "postgres://inbox@db/inbox?sslmode=require&password=s3cr&application_name=x",
+            "postgres://inbox@db/inbox?sslmode=require&password=***&application_name=x",
+        ),
+        (
+            "postgres:///inbox?host=db&user=inbox&password=s3cr",
+            "postgres:///inbox?host=db&user=inbox&password=***",
+        ),
+        (
+            "postgres://inbox:s3cr@db?password=s3cr",
+            "postgres://inbox:***@db?password=***",
+        ),
+    ] {
+        assert_eq!(DatabaseLocation::Postgres(url.into()).to_string(), shown);
+    }
 }
 
 #[test]
