@@ -74,6 +74,13 @@ impl Application {
     /// Opens the store (applying migrations) and binds the listener.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         crate::server::raise_open_files_limit(config.max_connections);
+        // Before the database is opened: a HOST that names no address stops startup
+        // with nothing created.
+        let addresses: Vec<SocketAddr> =
+            tokio::net::lookup_host((config.host.as_str(), config.port))
+                .await
+                .map_err(|error| anyhow::anyhow!("HOST {} names no address: {error}", config.host))?
+                .collect();
         let metrics = Arc::new(Metrics::new());
         let store = Store::open(
             &StoreOptions {
@@ -89,15 +96,13 @@ impl Application {
         )
         .await
         .map_err(|error| anyhow::anyhow!("could not open the database: {error}"))?;
-        let listener = TcpListener::bind((config.host.as_str(), config.port))
-            .await
-            .map_err(|error| {
-                anyhow::anyhow!(
-                    "could not listen on {}:{}: {error}",
-                    config.host,
-                    config.port
-                )
-            })?;
+        let listener = TcpListener::bind(&addresses[..]).await.map_err(|error| {
+            anyhow::anyhow!(
+                "could not listen on {}:{}: {error}",
+                config.host,
+                config.port
+            )
+        })?;
         let state = AppState {
             verifier: Verifier::from_config(config),
             read_access: ReadAccess::new(&config.api_tokens),

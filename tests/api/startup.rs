@@ -140,6 +140,27 @@ async fn a_database_that_cannot_be_created_stops_startup_with_a_json_error() {
 }
 
 #[tokio::test]
+async fn a_host_that_names_no_address_stops_startup_naming_it_before_any_file_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("app.db").display());
+
+    let (status, stdout, stderr) = run_to_exit(&[
+        ("WEBHOOK_SECRET", SECRET),
+        ("DATABASE_URL", &database),
+        ("HOST", "256.1.1.1"),
+        ("PORT", "0"),
+    ])
+    .await;
+
+    assert!(!status.success(), "exit status: {status}");
+    let error = stdout.iter().find(|line| line["level"] == "ERROR");
+    let error = error.map(ToString::to_string).unwrap_or_default();
+    assert!(error.contains("HOST 256.1.1.1"), "{stdout:?}");
+    assert_eq!(stderr, Vec::<String>::new());
+    assert_empty(dir.path(), "nothing is created");
+}
+
+#[tokio::test]
 async fn log_level_is_accepted_in_any_case() {
     for level in ["debug", "Info", "tRaCe"] {
         let app = TestApp::spawn_with(&[("LOG_LEVEL", level)]).await;
