@@ -8,6 +8,8 @@ use std::sync::Arc;
 use axum::http::{HeaderName, StatusCode};
 use axum::{middleware, Router};
 use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::watch;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -157,24 +159,45 @@ impl Application {
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// SIGTERM and Ctrl-C, counted as they arrive: the first asks for a graceful stop, a
+/// second for a stop at once, without waiting out `SHUTDOWN_GRACE_SECS`.
+#[derive(Clone)]
+pub struct StopSignals(watch::Receiver<u32>);
+
+impl StopSignals {
+    /// Listens from now on, in a task of its own.
+    pub fn listen() -> Self {
+        let (count, receiver) = watch::channel(0);
+        tokio::spawn(async move {
+            let mut terminate = signal(SignalKind::terminate()).ok();
+            loop {
+                let name = tokio::select! {
+                    Ok(()) = tokio::signal::ctrl_c() => "SIGINT",
+                    () = received(&mut terminate) => "SIGTERM",
+                };
+                count.send_modify(|count| *count += 1);
+                match *count.borrow() {
+                    1 => tracing::info!(signal = name, "shutting down"),
+                    _ => tracing::warn!(signal = name, "a second signal: stopping at once"),
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
+        });
+        Self(receiver)
+    }
+
+    /// Resolves once `count` signals have arrived.
+    pub async fn received(mut self, count: u32) {
+        // The sender lives as long as the process.
+        let _ = self.0.wait_for(|received| *received >= count).await;
+    }
+}
+
+/// Resolves on the next signal of `stream`; never without one.
+async fn received(stream: &mut Option<Signal>) {
+    match stream {
+        Some(stream) => {
+            stream.recv().await;
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
-        () = terminate => tracing::info!(signal = "SIGTERM", "shutting down"),
+        None => std::future::pending().await,
     }
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing::level_filters::LevelFilter;
-use webhook_inbox::app::{shutdown_signal, Application};
+use webhook_inbox::app::{Application, StopSignals};
 use webhook_inbox::cli::{self, Cli, Command};
 use webhook_inbox::config::{self, Config, Settings};
 use webhook_inbox::{healthcheck, telemetry};
@@ -65,6 +65,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         version = env!("CARGO_PKG_VERSION"),
         "listening"
     );
-    app.run_until(shutdown_signal()).await;
-    Ok(())
+    let signals = StopSignals::listen();
+    tokio::select! {
+        () = app.run_until(signals.clone().received(1)) => Ok(()),
+        () = signals.received(2) => Err(anyhow::anyhow!(
+            "stopped by a second signal before the requests in flight finished: they got no \
+             answer, and their senders will retry"
+        )),
+    }
 }

@@ -181,7 +181,7 @@ async fn a_request_half_sent_at_sigterm_is_finished_and_stored() {
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     let database = app.database.clone();
-    assert!(app.stop().await.success());
+    assert!(app.wait().await.success());
     let app = TestApp::spawn_on(database, &[]).await;
     assert_eq!(app.messages("").await["data"][0], message("slow"));
 }
@@ -327,4 +327,40 @@ async fn after_sigterm_new_connections_are_refused_while_a_request_finishes() {
         "the request was finished"
     );
     assert!(app.wait().await.success());
+}
+
+#[tokio::test]
+async fn a_second_sigterm_stops_at_once_without_waiting_for_requests_in_flight() {
+    let mut app = TestApp::spawn_with(&[
+        ("REQUEST_TIMEOUT_SECS", "300"),
+        ("SHUTDOWN_GRACE_SECS", "300"),
+    ])
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // A request in flight (its body half sent) would hold the stop for 300 s.
+    let mut in_flight = TcpStream::connect(&address).await.unwrap();
+    in_flight
+        .write_all(
+            b"POST /webhook HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+              expect: 100-continue\r\ncontent-length: 100\r\nx-signature: 00\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut interim = [0u8; 12];
+    in_flight.read_exact(&mut interim).await.unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100");
+    app.signal("TERM");
+    app.wait_for_log(|line| line["message"] == "shutting down")
+        .await;
+
+    app.signal("TERM");
+
+    let error = app.wait_for_log(|line| line["level"] == "ERROR").await;
+    assert!(error.to_string().contains("second signal"), "{error}");
+    let status = app.wait().await;
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a stop that left requests unanswered"
+    );
 }
