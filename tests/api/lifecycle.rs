@@ -294,17 +294,7 @@ async fn after_sigterm_new_connections_are_refused_while_a_request_finishes() {
     let mut app = TestApp::spawn_with(&[("REQUEST_TIMEOUT_SECS", "30")]).await;
     let address = app.address.trim_start_matches("http://").to_owned();
     // A request in flight (its body half sent) keeps the process alive after SIGTERM.
-    let mut in_flight = TcpStream::connect(&address).await.unwrap();
-    in_flight
-        .write_all(
-            b"POST /webhook HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
-              expect: 100-continue\r\ncontent-length: 100\r\nx-signature: 00\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    let mut interim = [0u8; 12];
-    in_flight.read_exact(&mut interim).await.unwrap();
-    assert_eq!(&interim, b"HTTP/1.1 100");
+    let mut in_flight = request_in_flight(&address).await;
 
     app.signal("TERM");
     app.wait_for_log(|line| line["message"].as_str().is_some_and(|m| m.contains("shut")))
@@ -336,19 +326,8 @@ async fn a_second_sigterm_stops_at_once_without_waiting_for_requests_in_flight()
         ("SHUTDOWN_GRACE_SECS", "300"),
     ])
     .await;
-    let address = app.address.trim_start_matches("http://").to_owned();
-    // A request in flight (its body half sent) would hold the stop for 300 s.
-    let mut in_flight = TcpStream::connect(&address).await.unwrap();
-    in_flight
-        .write_all(
-            b"POST /webhook HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
-              expect: 100-continue\r\ncontent-length: 100\r\nx-signature: 00\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    let mut interim = [0u8; 12];
-    in_flight.read_exact(&mut interim).await.unwrap();
-    assert_eq!(&interim, b"HTTP/1.1 100");
+    // A request in flight would hold the stop for 300 s.
+    let _in_flight = request_in_flight(app.address.trim_start_matches("http://")).await;
     app.signal("TERM");
     app.wait_for_log(|line| line["message"] == "shutting down")
         .await;
@@ -363,4 +342,21 @@ async fn a_second_sigterm_stops_at_once_without_waiting_for_requests_in_flight()
         Some(1),
         "a stop that left requests unanswered"
     );
+}
+
+/// A webhook whose handler has started (the server answered `100 Continue`) and waits
+/// for the 100 bytes of its body: a request in flight until they are sent.
+async fn request_in_flight(address: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            b"POST /webhook HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+              expect: 100-continue\r\ncontent-length: 100\r\nx-signature: 00\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut interim = [0u8; 12];
+    stream.read_exact(&mut interim).await.unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100");
+    stream
 }
