@@ -10,6 +10,11 @@ use webhook_inbox::config::{self, Config, Settings};
 use webhook_inbox::{healthcheck, telemetry};
 
 fn main() -> ExitCode {
+    if let Some(variable) = Settings::variable_not_utf8(|variable| std::env::var_os(variable)) {
+        let _logs = telemetry::init(LevelFilter::INFO);
+        tracing::error!(variable, error = %format!("{variable} is invalid: not UTF-8"), "invalid configuration; not starting");
+        return ExitCode::FAILURE;
+    }
     // `--help`, `--version` and a bad argument end here: plain text, exit 0 or 2.
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {

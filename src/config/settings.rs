@@ -3,6 +3,8 @@
 //! Values are read as text; `Config` validates them, so that a bad value is one JSON
 //! log line naming the variable rather than a usage message.
 
+use std::ffi::{OsStr, OsString};
+
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
 /// The settings, raw: each as given by its flag, else its environment variable, else
@@ -216,6 +218,16 @@ impl Settings {
             .and_then(|matches| SettingsOnly::from_arg_matches(&matches))
             .map(|only| only.settings)
             .unwrap_or_default()
+    }
+
+    /// The first setting's environment variable whose value `lookup` finds not UTF-8:
+    /// clap would refuse it with a usage message that names no variable.
+    pub fn variable_not_utf8(lookup: impl Fn(&OsStr) -> Option<OsString>) -> Option<String> {
+        SettingsOnly::command()
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .find(|variable| lookup(variable).is_some_and(|value| value.to_str().is_none()))
+            .map(|variable| variable.to_string_lossy().into_owned())
     }
 
     /// The default of the setting read from `variable`, as `--help` shows it.

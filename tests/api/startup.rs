@@ -1,4 +1,5 @@
 use std::process::ExitStatus;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -158,6 +159,32 @@ async fn a_host_that_names_no_address_stops_startup_naming_it_before_any_file_is
     assert!(error.contains("HOST 256.1.1.1"), "{stdout:?}");
     assert_eq!(stderr, Vec::<String>::new());
     assert_empty(dir.path(), "nothing is created");
+}
+
+#[tokio::test]
+async fn a_setting_that_is_not_utf8_stops_startup_naming_it() {
+    use std::os::unix::ffi::OsStrExt;
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"s3cr\xffet");
+    for variable in ["WEBHOOK_SECRET", "API_TOKENS", "PORT"] {
+        let output = tokio::process::Command::new(crate::helpers::binary())
+            .env_clear()
+            .env("WEBHOOK_SECRET", SECRET)
+            .env("DATABASE_URL", "sqlite::memory:")
+            .env(variable, not_utf8)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(30), output).await;
+        let output = output.expect("exits by itself").expect("runs");
+
+        assert_eq!(output.status.code(), Some(1), "{variable}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let lines: Vec<Value> = stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_refused_naming((output.status, lines, Vec::new()), variable);
+        assert!(output.stderr.is_empty(), "{variable}: nothing on stderr");
+        assert!(!stdout.contains("s3cr"), "{variable}: never its value");
+    }
 }
 
 #[tokio::test]
