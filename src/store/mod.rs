@@ -18,6 +18,7 @@ mod writer;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -69,6 +70,10 @@ pub trait Backend: Send + Sync + 'static {
     fn close(&self) -> BoxFuture<'_, ()>;
 }
 
+/// How long readiness waits for the database: a database that hangs is reported
+/// unavailable (503) before a probe's usual timeout of 3 s gives up on the request.
+const READY_WITHIN: Duration = Duration::from_secs(2);
+
 /// The message store: one writer that commits in groups, and a backend for reads.
 #[derive(Clone)]
 pub struct Store {
@@ -115,9 +120,12 @@ impl Store {
         self.writer.depth()
     }
 
-    /// Whether the database answers, the schema is current and the writer can commit.
+    /// Whether the database answers within `READY_WITHIN`, the schema is current and the
+    /// writer can commit.
     pub async fn is_ready(&self) -> Result<(), String> {
-        self.backend.schema_ready().await?;
+        tokio::time::timeout(READY_WITHIN, self.backend.schema_ready())
+            .await
+            .map_err(|_| format!("database: no answer within {READY_WITHIN:?}"))??;
         self.writer.health()
     }
 

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::{
-    json_ok, message, message_ids, postgres_or_skip, with, TestApp, TestConnection, TestDatabase,
+    json_ok, json_with_status, message, message_ids, postgres_or_skip, with, TestApp,
+    TestConnection, TestDatabase,
 };
 
 /// How many of the app's queries PostgreSQL shows waiting for a lock, as `observer`
@@ -112,6 +113,36 @@ async fn readiness_answers_while_reads_hold_every_read_connection() {
     assert_eq!(ready.status(), 200);
     blocker.execute("ROLLBACK").await;
     assert_eq!(stuck_read.await.unwrap().unwrap(), 200);
+}
+
+/// A database that hangs is reported unavailable while a probe still waits for the
+/// answer (3 s in the manifests), not after `REQUEST_TIMEOUT_SECS` as a 408 that the
+/// not-ready alert does not count.
+#[tokio::test]
+async fn readiness_answers_503_in_time_while_the_database_hangs() {
+    let Some(server) = postgres_or_skip() else {
+        return;
+    };
+    let database = TestDatabase::postgres(&server).await;
+    let app = TestApp::spawn_on(database, &[]).await;
+    let mut blocker = app.open_database().await;
+    blocker
+        .execute("BEGIN; LOCK TABLE _sqlx_migrations IN ACCESS EXCLUSIVE MODE")
+        .await;
+
+    let ready = json_with_status(app.get("/health/ready").await, 503).await;
+
+    assert!(ready["detail"].to_string().contains("no answer"), "{ready}");
+    blocker.execute("ROLLBACK").await;
+    let mut status = 503;
+    for _ in 0..100 {
+        status = app.get("/health/ready").await.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 200, "ready again once the database answers");
 }
 
 /// A connection of the test's own whose shard (`pg_backend_pid() % 16`, which picks the
