@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::io::BufWriter;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -162,13 +162,32 @@ impl Visit for JsonObject {
     }
 }
 
-/// What the `/webhook` handler learned, carried on its response to this middleware.
-#[derive(Clone, Debug)]
-pub struct WebhookLog {
-    pub result: WebhookResult,
+/// What the `/webhook` handler has learned so far, shared with `record_request` while it
+/// runs: a webhook cut short by the time-out is still logged with its `message_id` and
+/// the secret that signed it.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookLog(Arc<Mutex<WebhookFacts>>);
+
+#[derive(Clone, Debug, Default)]
+pub struct WebhookFacts {
+    /// Set when the handler answers.
+    pub result: Option<WebhookResult>,
     pub message_id: Option<String>,
     /// Which secret signed it, once a signature matched.
     pub signed_with: Option<SignedWith>,
+}
+
+impl WebhookLog {
+    pub fn update(&self, change: impl FnOnce(&mut WebhookFacts)) {
+        change(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    fn facts(&self) -> WebhookFacts {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// Writes the request's log line and counts its metrics, once the response is known.
@@ -191,17 +210,24 @@ pub async fn record_request(
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let mut request = request;
+    let webhook = (route == WEBHOOK_ROUTE).then(WebhookLog::default);
+    if let Some(webhook) = &webhook {
+        request.extensions_mut().insert(webhook.clone());
+    }
 
     let response = next.run(request).await;
 
     let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
     let status = response.status();
     metrics.observe_request(&route, status.as_u16(), latency_ms);
-    let webhook = response.extensions().get::<WebhookLog>();
+    let webhook = webhook.map(|webhook| webhook.facts());
+    let webhook = webhook.as_ref();
     // A webhook cut short by the time-out never reached the end of its handler.
-    let result = webhook.map(|webhook| webhook.result).or_else(|| {
-        (status == StatusCode::REQUEST_TIMEOUT && route == WEBHOOK_ROUTE)
-            .then_some(WebhookResult::TimedOut)
+    let result = webhook.and_then(|webhook| {
+        webhook
+            .result
+            .or_else(|| (status == StatusCode::REQUEST_TIMEOUT).then_some(WebhookResult::TimedOut))
     });
     if let Some(result) = result {
         metrics.observe_webhook(result, webhook.and_then(|webhook| webhook.signed_with));
@@ -222,7 +248,9 @@ pub async fn record_request(
                 latency_ms,
                 result = result.map(WebhookResult::as_str),
                 // Unknown for a webhook cut short: it may be stored.
-                dup = webhook.map(|webhook| webhook.result == WebhookResult::Duplicate),
+                dup = webhook
+                    .and_then(|webhook| webhook.result)
+                    .map(|result| result == WebhookResult::Duplicate),
                 message_id = webhook.and_then(|webhook| webhook.message_id.as_deref()),
                 secret = webhook.and_then(|webhook| webhook.signed_with.map(SignedWith::as_str)),
                 "request"

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -71,12 +71,12 @@ pub const WEBHOOK_ROUTE: &str = "/webhook";
 )]
 pub async fn receive_webhook(
     State(state): State<AppState>,
+    log: Option<Extension<WebhookLog>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let mut message_id = None;
-    let mut signed_with = None;
-    let outcome = ingest(&state, &headers, body, &mut message_id, &mut signed_with).await;
+    let log = log.map(|Extension(log)| log).unwrap_or_default();
+    let outcome = ingest(&state, &headers, body, &log).await;
     let result = match &outcome {
         Ok(InsertOutcome::Created) => WebhookResult::Created,
         Ok(InsertOutcome::Duplicate) => WebhookResult::Duplicate,
@@ -90,19 +90,14 @@ pub async fn receive_webhook(
         // Read access is not asked of /webhook, which is signed instead.
         Err(ApiError::NotAuthenticated) => WebhookResult::InvalidSignature,
     };
-    let mut response = match outcome {
+    log.update(|facts| facts.result = Some(result));
+    match outcome {
         Ok(_) => Json(Accepted {
             status: OkStatus::Ok,
         })
         .into_response(),
         Err(error) => error.into_response(),
-    };
-    response.extensions_mut().insert(WebhookLog {
-        result,
-        message_id,
-        signed_with,
-    });
-    response
+    }
 }
 
 /// The signature check reads the request's headers through this.
@@ -116,8 +111,7 @@ async fn ingest(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
-    message_id: &mut Option<String>,
-    signed_with: &mut Option<signature::SignedWith>,
+    log: &WebhookLog,
 ) -> Result<InsertOutcome, ApiError> {
     let read = read_body(headers, body, state.max_body_bytes, &state.body_budget).await?;
     let body = &read.bytes[..];
@@ -128,16 +122,18 @@ async fn ingest(
             Rejection::InvalidSignature => ApiError::InvalidSignature,
             Rejection::StaleTimestamp => ApiError::StaleTimestamp,
         })?;
-    *signed_with = Some(signer);
-    check_content_type(headers)?;
+    log.update(|facts| facts.signed_with = Some(signer));
+    check_content_type(headers).inspect_err(|_| {
+        log.update(|facts| facts.message_id = readable_message_id(body));
+    })?;
     let message = Message::from_json(body).map_err(|errors| {
-        *message_id = readable_message_id(body);
+        log.update(|facts| facts.message_id = readable_message_id(body));
         ApiError::Validation(errors)
     })?;
     // The message holds its own copy: the body's share of the budget goes back before
     // waiting for the writer.
     drop(read);
-    *message_id = Some(message.message_id.clone());
+    log.update(|facts| facts.message_id = Some(message.message_id.clone()));
     Ok(state.store.insert(message).await?)
 }
 

@@ -260,7 +260,7 @@ async fn webhook_accepts_missing_or_null_text_and_fractional_seconds() {
 
 #[tokio::test]
 async fn webhook_refuses_a_body_that_names_another_content_type() {
-    let app = TestApp::spawn().await;
+    let mut app = TestApp::spawn().await;
     let body = serde_json::to_vec(&message("m1")).unwrap();
 
     let response = app
@@ -276,6 +276,11 @@ async fn webhook_refuses_a_body_that_names_another_content_type() {
     let json = json_with_status(response, 422).await;
     assert_eq!(detail_locs(&json), [json!(["header", "content-type"])]);
     assert_eq!(stored_count(&app).await, 0);
+    // Correctly signed: its line says which message was refused.
+    let line = app
+        .wait_for_log(|line| line["path"] == "/webhook" && line["status"] == 422)
+        .await;
+    assert_eq!(line["message_id"], "m1", "{line}");
 }
 
 /// `application/json` and the JSON types `application/…+json`, with any parameters, are

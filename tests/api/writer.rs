@@ -211,6 +211,32 @@ async fn the_queue_depth_grows_while_a_commit_hangs() {
     wait_for_metric(&app, QUEUE_DEPTH, |depth| depth == 0).await;
 }
 
+/// A webhook whose commit outlasts `REQUEST_TIMEOUT_SECS` is answered 408 and may
+/// still be stored: its line says which message it was, and which secret signed it.
+#[tokio::test]
+async fn a_webhook_cut_short_by_a_hung_commit_is_logged_with_its_message_id() {
+    let mut app = TestApp::spawn_with(&[("REQUEST_TIMEOUT_SECS", "1")]).await;
+    let mut blocker = hold_the_write_lock(&app).await;
+
+    json_with_status(app.post_webhook(&message("hung")).await, 408).await;
+
+    blocker.execute("ROLLBACK").await;
+    blocker.close().await;
+    let line = app
+        .wait_for_log(|line| line["path"] == "/webhook" && line["status"] == 408)
+        .await;
+    let logged = ["result", "message_id", "secret"].map(|field| line[field].clone());
+    assert_eq!(
+        logged,
+        [json!("timed_out"), json!("hung"), json!("current")],
+        "{line}"
+    );
+    assert!(
+        line.get("dup").is_none(),
+        "whether it is a duplicate is unknown: {line}"
+    );
+}
+
 /// A connection holding the write lock, so that the writer stalls on its next batch
 /// until it rolls back: SQLite's database lock, or on PostgreSQL a table lock that
 /// conflicts with INSERT (not with reads).
