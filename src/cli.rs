@@ -29,7 +29,8 @@ pub enum Command {
     /// Exit 0 when GET /health/ready on 127.0.0.1:$PORT answers 200, 1 otherwise.
     Healthcheck,
     /// Print the headers that sign a body with WEBHOOK_SECRET, one `Name: value` a line,
-    /// for `curl -H @headers.txt --data-binary @body.json`.
+    /// for `curl -H @headers.txt -H 'Content-Type: application/json' --data-binary
+    /// @body.json`.
     Sign {
         /// Standard Webhooks headers (a fresh webhook-id, the current time) instead of
         /// X-Signature; needs a `whsec_` WEBHOOK_SECRET.
