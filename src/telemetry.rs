@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::Serialize;
@@ -162,6 +162,42 @@ impl Visit for JsonObject {
     }
 }
 
+/// A request whose future is dropped before its answer (its client went away, or a
+/// second signal stopped the server) writes its line when this is dropped with it.
+struct Unanswered<'a> {
+    request_id: &'a str,
+    method: &'a Method,
+    path: &'a str,
+    started: Instant,
+    webhook: Option<&'a WebhookLog>,
+    answered: bool,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let webhook = self.webhook.map(WebhookLog::facts);
+        tracing::warn!(
+            request_id = self.request_id,
+            method = %self.method,
+            path = self.path,
+            latency_ms = milliseconds_since(self.started),
+            message_id = webhook.as_ref().and_then(|webhook| webhook.message_id.as_deref()),
+            secret = webhook
+                .as_ref()
+                .and_then(|webhook| webhook.signed_with.map(SignedWith::as_str)),
+            "request abandoned before its answer"
+        );
+    }
+}
+
+/// Milliseconds since `started`, to the microsecond.
+fn milliseconds_since(started: Instant) -> f64 {
+    (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
+}
+
 /// What the `/webhook` handler has learned so far, shared with `record_request` while it
 /// runs: a webhook cut short by the time-out is still logged with its `message_id` and
 /// the secret that signed it.
@@ -216,12 +252,21 @@ pub async fn record_request(
         request.extensions_mut().insert(webhook.clone());
     }
 
+    let mut unanswered = Unanswered {
+        request_id: &request_id,
+        method: &method,
+        path: &path,
+        started,
+        webhook: webhook.as_ref(),
+        answered: false,
+    };
     let response = next.run(request).await;
+    unanswered.answered = true;
 
-    let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
+    let latency_ms = milliseconds_since(started);
     let status = response.status();
     metrics.observe_request(&route, status.as_u16(), latency_ms);
-    let webhook = webhook.map(|webhook| webhook.facts());
+    let webhook = webhook.as_ref().map(WebhookLog::facts);
     let webhook = webhook.as_ref();
     // A webhook cut short by the time-out never reached the end of its handler.
     let result = webhook.and_then(|webhook| {

@@ -237,6 +237,30 @@ async fn a_webhook_cut_short_by_a_hung_commit_is_logged_with_its_message_id() {
     );
 }
 
+/// A client that gives up while its webhook waits for a hung commit gets no answer, and
+/// the webhook may still be stored: its line says so, and which message it was.
+#[tokio::test]
+async fn a_webhook_its_client_gave_up_on_is_logged_with_its_message_id() {
+    let mut app = TestApp::spawn().await;
+    let mut blocker = hold_the_write_lock(&app).await;
+
+    let request = app.signed_webhook(&message("gone"));
+    let gave_up = request.timeout(Duration::from_millis(500)).send().await;
+
+    assert!(gave_up.unwrap_err().is_timeout());
+    let line = app
+        .wait_for_log(|line| line["message"] == "request abandoned before its answer")
+        .await;
+    blocker.execute("ROLLBACK").await;
+    blocker.close().await;
+    assert_eq!(
+        (&line["path"], &line["message_id"]),
+        (&json!("/webhook"), &json!("gone")),
+        "{line}"
+    );
+    assert_eq!(line["level"], "WARN", "{line}");
+}
+
 /// A connection holding the write lock, so that the writer stalls on its next batch
 /// until it rolls back: SQLite's database lock, or on PostgreSQL a table lock that
 /// conflicts with INSERT (not with reads).
