@@ -84,7 +84,8 @@ pub(super) async fn open(
     options: &StoreOptions,
     metrics: WriterMetrics,
 ) -> Result<(SqliteReader, WriteQueue), sqlx::Error> {
-    let (write_pool, read_pool, probe, served_here, durability, after_failure) = match file {
+    let file = file.map(followed_links).transpose()?;
+    let (write_pool, read_pool, probe, served_here, durability, after_failure) = match &file {
         None => {
             // Every connection to `:memory:` would be a new, empty database, and
             // the database lives only while a connection is open: one connection,
@@ -107,7 +108,6 @@ pub(super) async fn open(
             )
         }
         Some(path) => {
-            let path = &followed_links(path)?;
             if let Some(parent) = path
                 .parent()
                 .filter(|parent| !parent.as_os_str().is_empty())
@@ -152,7 +152,7 @@ pub(super) async fn open(
         .unwrap_or_default();
     refuse_unknown_migrations(&applied, &MIGRATOR)?;
     MIGRATOR.run(&write_pool).await?;
-    if let Some(path) = file {
+    if let Some(path) = &file {
         sync_directory_of(path)?;
     }
     let committer = SqliteCommitter::new(write_pool, file.is_some(), after_failure);
@@ -232,8 +232,8 @@ fn lock_for_this_process(database: &Path) -> Result<File, sqlx::Error> {
 /// the WAL this process syncs and the lock it takes must be the ones beside it too.
 fn followed_links(path: &Path) -> Result<PathBuf, sqlx::Error> {
     let mut path = path.to_owned();
-    // Linux's own limit on links followed in one path.
-    for _ in 0..40 {
+    // SQLite's own limit on links followed.
+    for _ in 0..100 {
         // Fails for anything but a link: a file, a folder, or nothing yet.
         let Ok(target) = std::fs::read_link(&path) else {
             return Ok(path);
