@@ -118,7 +118,8 @@ impl fmt::Debug for DatabaseLocation {
 }
 
 /// `url` with its passwords replaced by `***`: the one of its user info, and the value
-/// of any `password` parameter (which PostgreSQL's URLs accept too).
+/// of every parameter whose name holds `pass` in any case, once percent-decoded
+/// (`password`, which PostgreSQL's URLs accept too, however it is written).
 fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
@@ -134,11 +135,11 @@ fn redact_password(url: &str) -> String {
     };
     let path = match path.split_once('?') {
         Some((path, query)) => {
-            let parameters: Vec<&str> = query
+            let parameters: Vec<String> = query
                 .split('&')
                 .map(|parameter| match parameter.split_once('=') {
-                    Some(("password", _)) => "password=***",
-                    _ => parameter,
+                    Some((name, _)) if names_a_password(name) => format!("{name}=***"),
+                    _ => parameter.to_owned(),
                 })
                 .collect();
             format!("{path}?{}", parameters.join("&"))
@@ -146,6 +147,11 @@ fn redact_password(url: &str) -> String {
         None => path.to_owned(),
     };
     format!("{scheme}://{authority}{path}")
+}
+
+fn names_a_password(name: &str) -> bool {
+    let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+    name.to_lowercase().contains("pass")
 }
 
 /// SQLite's `synchronous` setting for the write connection.

@@ -62,6 +62,10 @@ fn a_postgres_password_never_reaches_the_logs() {
             "postgres://inbox:s3cr@db?password=s3cr",
             "postgres://inbox:***@db?password=***",
         ),
+        (
+            "postgres://inbox@db/inbox?pass%77ord=s3cr&Password=s3cr&sslpassword=s3cr",
+            "postgres://inbox@db/inbox?pass%77ord=***&Password=***&sslpassword=***",
+        ),
     ] {
         assert_eq!(DatabaseLocation::Postgres(url.into()).to_string(), shown);
     }
