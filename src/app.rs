@@ -169,10 +169,12 @@ impl StopSignals {
     pub fn listen() -> Self {
         let (count, receiver) = watch::channel(0);
         tokio::spawn(async move {
+            // Each stream, made once, keeps every signal that arrives until it is read.
+            let mut interrupt = signal(SignalKind::interrupt()).ok();
             let mut terminate = signal(SignalKind::terminate()).ok();
             loop {
                 let name = tokio::select! {
-                    Ok(()) = tokio::signal::ctrl_c() => "SIGINT",
+                    () = received(&mut interrupt) => "SIGINT",
                     () = received(&mut terminate) => "SIGTERM",
                 };
                 count.send_modify(|count| *count += 1);

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::Parser;
 use tracing::level_filters::LevelFilter;
 use webhook_inbox::app::{Application, StopSignals};
@@ -10,13 +11,14 @@ use webhook_inbox::config::{self, Config, Settings};
 use webhook_inbox::{healthcheck, telemetry};
 
 fn main() -> ExitCode {
-    if let Some(variable) = Settings::variable_not_utf8(|variable| std::env::var_os(variable)) {
-        let _logs = telemetry::init(LevelFilter::INFO);
-        tracing::error!(variable, error = %format!("{variable} is invalid: not UTF-8"), "invalid configuration; not starting");
-        return ExitCode::FAILURE;
-    }
     // `--help`, `--version` and a bad argument end here: plain text, exit 0 or 2.
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if error.kind() == ErrorKind::InvalidUtf8 => {
+            return refuse_not_utf8().unwrap_or_else(|| error.exit())
+        }
+        Err(error) => error.exit(),
+    };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.settings),
         Command::Healthcheck => match config::port(&cli.settings) {
@@ -25,6 +27,19 @@ fn main() -> ExitCode {
         },
         Command::Sign { standard, file } => cli::sign(&cli.settings, standard, file),
     }
+}
+
+/// A setting's variable that is not UTF-8 fails clap's parsing with a usage message
+/// naming no variable: it gets the JSON line of any other unusable setting instead.
+fn refuse_not_utf8() -> Option<ExitCode> {
+    let variable = Settings::variable_not_utf8(|variable| std::env::var_os(variable))?;
+    let _logs = telemetry::init(LevelFilter::INFO);
+    tracing::error!(
+        variable,
+        error = %format!("{variable} is invalid: not UTF-8"),
+        "invalid configuration; not starting"
+    );
+    Some(ExitCode::FAILURE)
 }
 
 fn serve(settings: &Settings) -> ExitCode {
@@ -74,8 +89,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tokio::select! {
         () = app.run_until(signals.clone().received(1)) => Ok(()),
         () = signals.received(2) => Err(anyhow::anyhow!(
-            "stopped by a second signal before the requests in flight finished: they got no \
-             answer, and their senders will retry"
+            "stopped at once by a second signal: requests still in flight got no answer, and \
+             their senders will retry"
         )),
     }
 }
