@@ -96,7 +96,7 @@ down:
 	docker compose down
 
 logs:
-	docker compose logs -f --no-log-prefix api
+	docker compose logs -f api
 
 ## Ingest benchmark (release build, fresh database per scenario): throughput, latency, RSS.
 ## BACKEND=sqlite|postgres (PostgreSQL at BENCH_POSTGRES_URL, default the local server;

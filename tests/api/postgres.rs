@@ -124,7 +124,8 @@ async fn readiness_answers_503_in_time_while_the_database_hangs() {
         return;
     };
     let database = TestDatabase::postgres(&server).await;
-    let app = TestApp::spawn_on(database, &[]).await;
+    // A request of 3 s, the probe's time-out: a later answer would be a 408.
+    let app = TestApp::spawn_on(database, &[("REQUEST_TIMEOUT_SECS", "3")]).await;
     let mut blocker = app.open_database().await;
     blocker
         .execute("BEGIN; LOCK TABLE _sqlx_migrations IN ACCESS EXCLUSIVE MODE")
