@@ -1,14 +1,17 @@
 //! Upgrades in place: a SQLite database made by the previous release is migrated at
-//! startup and keeps every message, found by every filter as before.
+//! startup and keeps every message, found by every filter as before; on PostgreSQL,
+//! texts folded before the final sigma was are folded again.
 
 use std::path::Path;
 
 use serde_json::json;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection};
+use sqlx::{ConnectOptions, Connection, PgConnection};
 
-use crate::helpers::{json_ok, message, message_ids, with, TestApp, TestDatabase};
+use crate::helpers::{
+    json_ok, message, message_ids, postgres_or_skip, with, TestApp, TestDatabase,
+};
 
 /// The schema of 0.2.0: its one migration, exactly as released.
 const RELEASED: &str = "20251206000001_messages.sql";
@@ -105,4 +108,52 @@ async fn a_sqlite_database_of_the_previous_release_is_migrated_and_keeps_its_mes
          INSERT INTO messages_text (messages_text, rank) VALUES ('integrity-check', 1)",
     )
     .await;
+}
+
+/// The PostgreSQL schema before the final sigma was folded as σ: its first three
+/// migrations, as they were.
+const POSTGRES_BEFORE_REFOLD: [&str; 3] = [
+    "20251206000001_messages.sql",
+    "20251207000001_search_blocks.sql",
+    "20251209000001_forget_blocks_below_deleted_rows.sql",
+];
+
+#[tokio::test]
+async fn a_postgres_database_folded_before_the_final_sigma_is_folded_again() {
+    let Some(server) = postgres_or_skip() else {
+        return;
+    };
+    let database = TestDatabase::postgres(&server).await;
+    let earlier = tempfile::tempdir().unwrap();
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    for name in POSTGRES_BEFORE_REFOLD {
+        std::fs::copy(migrations.join(name), earlier.path().join(name)).unwrap();
+    }
+    let mut connection = PgConnection::connect(&database.url()).await.unwrap();
+    let migrator = Migrator::new(earlier.path()).await.unwrap();
+    migrator.run(&mut connection).await.unwrap();
+    // As the earlier version stored it: Σ at the end of a word folded as ς.
+    sqlx::raw_sql(
+        "INSERT INTO messages \
+         (message_id, from_msisdn, to_msisdn, ts, ts_key, text, text_folded, created_at) \
+         VALUES ('sigma'::BYTEA, '+14155550123', '+14155550100', '2025-01-17T10:00:00Z', \
+         '2025-01-17T10:00:00.000000000Z', convert_to('ΟΔΟΣ', 'UTF8'), 'οδος', \
+         '2025-01-17T10:00:01.000000Z')",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    connection.close().await.unwrap();
+
+    let app = TestApp::spawn_on(database, &[]).await;
+
+    // Searched by the trigram index (3 characters or more) and without it.
+    for q in ["%CE%A3", "%CE%B4%CE%BF%CF%83"] {
+        let page = app.messages(&format!("q={q}")).await;
+        assert_eq!(
+            (message_ids(&page), &page["total"]),
+            (vec!["sigma".to_owned()], &json!(1)),
+            "{q}"
+        );
+    }
 }
