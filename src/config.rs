@@ -149,6 +149,46 @@ fn redact_password(url: &str) -> String {
     format!("{scheme}://{authority}{path}")
 }
 
+/// The first parameter of a PostgreSQL URL that sqlx does not read: it would ignore it,
+/// and log its value (a mistyped `password`, say) in a warning.
+fn unknown_postgres_parameter(url: &str) -> Option<String> {
+    const KNOWN: [&str; 18] = [
+        "sslmode",
+        "ssl-mode",
+        "sslrootcert",
+        "ssl-root-cert",
+        "ssl-ca",
+        "sslcert",
+        "ssl-cert",
+        "sslkey",
+        "ssl-key",
+        "statement-cache-capacity",
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "application_name",
+        "options",
+    ];
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .filter(|parameter| !parameter.is_empty())
+        .map(|parameter| {
+            let name = parameter
+                .split_once('=')
+                .map_or(parameter, |(name, _)| name);
+            // As sqlx reads it: form-encoded, `+` for a space.
+            let name = name.replace('+', " ");
+            percent_encoding::percent_decode_str(&name)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .find(|name| !KNOWN.contains(&name.as_str()) && !name.starts_with("options["))
+}
+
 fn names_a_password(name: &str) -> bool {
     let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
     name.to_lowercase().contains("pass")
@@ -377,6 +417,11 @@ fn parse_level(raw: &str) -> Option<LevelFilter> {
 /// `sqlite:///abs/path.db` and the deployment form `sqlite:////data/app.db`.
 fn parse_database_url(url: &str) -> Result<DatabaseLocation, String> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if let Some(name) = unknown_postgres_parameter(url) {
+            return Err(format!(
+                "the parameter {name:?} is not one PostgreSQL connections read"
+            ));
+        }
         return Ok(DatabaseLocation::Postgres(url.to_owned()));
     }
     let rest = url

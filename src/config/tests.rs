@@ -80,6 +80,8 @@ fn unsupported_database_urls_are_rejected() {
         "sqlite://a.db?mode=ro",
         "sqlite:file:app.db",
         "sqlite://file:app.db",
+        "postgres://inbox@db/inbox?sslpassword=s3cr",
+        "postgres://inbox@db/inbox?sslmode=require&pasword=s3cr",
     ] {
         assert!(parse_database_url(url).is_err(), "{url}");
     }
