@@ -177,21 +177,25 @@ fn unknown_postgres_parameter(url: &str) -> Option<String> {
         .split('&')
         .filter(|parameter| !parameter.is_empty())
         .map(|parameter| {
-            let name = parameter
-                .split_once('=')
-                .map_or(parameter, |(name, _)| name);
-            // As sqlx reads it: form-encoded, `+` for a space.
-            let name = name.replace('+', " ");
-            percent_encoding::percent_decode_str(&name)
-                .decode_utf8_lossy()
-                .into_owned()
+            parameter_name(
+                parameter
+                    .split_once('=')
+                    .map_or(parameter, |(name, _)| name),
+            )
         })
         .find(|name| !KNOWN.contains(&name.as_str()) && !name.starts_with("options["))
 }
 
 fn names_a_password(name: &str) -> bool {
-    let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
-    name.to_lowercase().contains("pass")
+    parameter_name(name).to_lowercase().contains("pass")
+}
+
+/// A URL parameter's name as sqlx reads it: form-encoded, `+` for a space.
+fn parameter_name(raw: &str) -> String {
+    let name = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&name)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// SQLite's `synchronous` setting for the write connection.
