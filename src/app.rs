@@ -174,8 +174,8 @@ impl StopSignals {
             let mut terminate = signal(SignalKind::terminate()).ok();
             loop {
                 let name = tokio::select! {
-                    () = received(&mut interrupt) => "SIGINT",
-                    () = received(&mut terminate) => "SIGTERM",
+                    () = next_signal(&mut interrupt) => "SIGINT",
+                    () = next_signal(&mut terminate) => "SIGTERM",
                 };
                 count.send_modify(|count| *count += 1);
                 match *count.borrow() {
@@ -195,7 +195,7 @@ impl StopSignals {
 }
 
 /// Resolves on the next signal of `stream`; never without one.
-async fn received(stream: &mut Option<Signal>) {
+async fn next_signal(stream: &mut Option<Signal>) {
     match stream {
         Some(stream) => {
             stream.recv().await;
