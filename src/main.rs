@@ -33,23 +33,23 @@ fn main() -> ExitCode {
 /// naming no variable: it gets the JSON line of any other unusable setting instead.
 fn refuse_not_utf8() -> Option<ExitCode> {
     let variable = Settings::variable_not_utf8(|variable| std::env::var_os(variable))?;
+    Some(refuse_setting(
+        &variable,
+        &format!("{variable} is invalid: not UTF-8"),
+    ))
+}
+
+/// The one JSON line of a setting that cannot be used; startup ends there.
+fn refuse_setting(variable: &str, error: &str) -> ExitCode {
     let _logs = telemetry::init(LevelFilter::INFO);
-    tracing::error!(
-        variable,
-        error = %format!("{variable} is invalid: not UTF-8"),
-        "invalid configuration; not starting"
-    );
-    Some(ExitCode::FAILURE)
+    tracing::error!(variable, error, "invalid configuration; not starting");
+    ExitCode::FAILURE
 }
 
 fn serve(settings: &Settings) -> ExitCode {
     let config = match Config::from_settings(settings) {
         Ok(config) => config,
-        Err(error) => {
-            let _logs = telemetry::init(LevelFilter::INFO);
-            tracing::error!(variable = error.variable(), error = %error, "invalid configuration; not starting");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return refuse_setting(error.variable(), &error.to_string()),
     };
     let _logs = telemetry::init(config.log_level);
     if config.api_tokens.is_empty() {
