@@ -41,17 +41,14 @@ const STORED: &str = "INSERT INTO messages \
 #[tokio::test]
 async fn a_sqlite_database_of_the_previous_release_is_migrated_and_keeps_its_messages() {
     let database = TestDatabase::sqlite();
-    let released = tempfile::tempdir().unwrap();
-    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-    std::fs::copy(migrations.join(RELEASED), released.path().join(RELEASED)).unwrap();
+    let released = earlier_migrations("sqlite", &[RELEASED]).await;
     let mut connection = SqliteConnectOptions::new()
         .filename(database.sqlite_path())
         .create_if_missing(true)
         .connect()
         .await
         .unwrap();
-    let migrator = Migrator::new(released.path()).await.unwrap();
-    migrator.run(&mut connection).await.unwrap();
+    released.run(&mut connection).await.unwrap();
     sqlx::raw_sql(STORED)
         .execute(&mut connection)
         .await
@@ -124,14 +121,9 @@ async fn a_postgres_database_folded_before_the_final_sigma_is_folded_again() {
         return;
     };
     let database = TestDatabase::postgres(&server).await;
-    let earlier = tempfile::tempdir().unwrap();
-    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
-    for name in POSTGRES_BEFORE_REFOLD {
-        std::fs::copy(migrations.join(name), earlier.path().join(name)).unwrap();
-    }
+    let earlier = earlier_migrations("postgres", &POSTGRES_BEFORE_REFOLD).await;
     let mut connection = PgConnection::connect(&database.url()).await.unwrap();
-    let migrator = Migrator::new(earlier.path()).await.unwrap();
-    migrator.run(&mut connection).await.unwrap();
+    earlier.run(&mut connection).await.unwrap();
     // As the earlier version stored it: Σ at the end of a word folded as ς.
     sqlx::raw_sql(
         "INSERT INTO messages \
@@ -156,4 +148,17 @@ async fn a_postgres_database_folded_before_the_final_sigma_is_folded_again() {
             "{q}"
         );
     }
+}
+
+/// A migrator of only the `names` of `migrations/<backend>`: the schema of an earlier
+/// version.
+async fn earlier_migrations(backend: &str, names: &[&str]) -> Migrator {
+    let earlier = tempfile::tempdir().unwrap();
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for name in names {
+        std::fs::copy(migrations.join(name), earlier.path().join(name)).unwrap();
+    }
+    Migrator::new(earlier.path()).await.unwrap()
 }
