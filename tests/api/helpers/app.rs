@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ pub struct Output {
     stdout: Mutex<Vec<String>>,
     stderr: Mutex<Vec<String>>,
     changed: Notify,
+    /// Set once stdout has been read to its end: every line the process wrote is in.
+    stdout_done: AtomicBool,
 }
 
 impl TestApp {
@@ -332,6 +335,10 @@ fn launch(
                 target.lock().unwrap().push(line);
                 output.changed.notify_waiters();
             }
+            if is_stdout {
+                output.stdout_done.store(true, Ordering::Release);
+                output.changed.notify_waiters();
+            }
         }));
     }
     (child, output, readers)
@@ -345,6 +352,9 @@ async fn wait_for_line(
     let found = tokio::time::timeout(PATIENCE, async {
         loop {
             let notified = output.changed.notified();
+            // Read before the lines are searched: an exit counts once its last lines
+            // have been read and searched, not as soon as it happens.
+            let read_out = output.stdout_done.load(Ordering::Acquire);
             let matching = output
                 .stdout
                 .lock()
@@ -355,7 +365,7 @@ async fn wait_for_line(
             if let Some(line) = matching {
                 return line;
             }
-            if let Ok(Some(status)) = child.try_wait() {
+            if let (true, Ok(Some(status))) = (read_out, child.try_wait()) {
                 panic!(
                     "webhook-inbox exited ({status}) before the expected log line; stdout: {:?}",
                     output.stdout.lock().unwrap()
