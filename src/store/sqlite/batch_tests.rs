@@ -183,7 +183,7 @@ async fn on_a_file_the_committer_keeps_its_connection_until_a_commit_fails() {
     assert!(pool.is_closed());
 }
 
-/// The ids a batch with duplicates created come back from SQLite as one JSON array:
+/// The ids a batch with duplicates created are read back from the rows it stored:
 /// any id survives the trip, also one with quotes, escapes, a NUL or non-ASCII.
 #[tokio::test]
 async fn ids_of_any_text_are_told_created_or_duplicate() {

@@ -55,8 +55,7 @@ fn connect_options(path: &Path) -> SqliteConnectOptions {
 /// The write connection to the database file `path`.
 fn write_connect_options(path: &Path) -> SqliteConnectOptions {
     connect_options(path)
-        // Statement journals and RETURNING's buffer stay in memory instead of in
-        // temporary files.
+        // Statement journals stay in memory instead of in temporary files.
         .pragma("temp_store", "MEMORY")
         // The writer checkpoints (copies the WAL into the database, two fsyncs) every
         // 160 MB of WAL rather than every 4 MB: pages rewritten by many batches are
