@@ -4,6 +4,7 @@
 
 mod standard;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -124,12 +125,13 @@ fn keyed(key: &[u8]) -> HmacSha256 {
 }
 
 /// Every accepted key of both schemes, keyed once at startup, and the clock tolerance.
+/// Cloned into every request, so the keys are shared rather than copied.
 #[derive(Clone)]
 pub struct Verifier {
     /// `X-Signature`: each secret's bytes as written, the current one first.
-    hex_keys: Vec<HmacSha256>,
+    hex_keys: Arc<[HmacSha256]>,
     /// Standard Webhooks: the decoded key of each `whsec_` secret, current first.
-    standard_keys: Vec<HmacSha256>,
+    standard_keys: Arc<[HmacSha256]>,
     /// Whether `standard_keys` starts with the current secret's (it is `whsec_`).
     standard_current: bool,
     tolerance: Duration,
