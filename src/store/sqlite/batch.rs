@@ -16,9 +16,10 @@ use crate::store::{fold_case, InsertOutcome};
 const INSERT_MESSAGES: &str = "INSERT INTO messages \
      (message_id, from_msisdn, to_msisdn, ts, ts_key, text, text_folded, created_at) ";
 const ON_CONFLICT: &str = " ON CONFLICT (message_id) DO NOTHING";
-/// The ids of the `?2` rows stored last, up to seq `?1`.
-const LAST_STORED: &str =
-    "SELECT message_id FROM messages WHERE seq <= ?1 ORDER BY seq DESC LIMIT ?2";
+/// The ids of the rows the INSERT before created, as a JSON array: the `changes()`
+/// newest rows, up to the last rowid it inserted.
+const CREATED_IDS: &str = "SELECT json_group_array(message_id) FROM (SELECT message_id \
+     FROM messages WHERE seq <= last_insert_rowid() ORDER BY seq DESC LIMIT changes())";
 /// Rows per INSERT statement: few round trips to SQLite, few distinct statements to cache.
 const ROWS_PER_STATEMENT: usize = 64;
 
@@ -72,21 +73,21 @@ impl SqliteCommitter {
         }
     }
 
-    /// Runs `statements` in one transaction on the write connection: in autocommit
-    /// when it is one statement and a failed connection is closed anyway, else between
+    /// Runs `statements` in one transaction on the write connection: as they are when
+    /// they are one command (one statement in autocommit, or a command with its own
+    /// `BEGIN` and `COMMIT`) and a failed connection is closed anyway, else between
     /// explicit `BEGIN IMMEDIATE` and `COMMIT` (rather than sqlx's transaction type,
     /// whose nesting counter would turn the next BEGIN into a SAVEPOINT if a failed
     /// COMMIT left one open). A failure rolls back and recovers the connection.
     async fn transaction<T>(
         &mut self,
-        one_statement: bool,
+        one_command: bool,
         statements: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>,
     ) -> Result<T, sqlx::Error> {
         let mut connection = self.connection().await?;
-        // A failed statement in autocommit may leave its transaction open (a COMMIT
-        // that found the database busy): only a connection closed after a failure may
-        // run one.
-        let explicit = !(one_statement && self.after_failure == AfterFailure::Reconnect);
+        // A failed command may leave its transaction open (a COMMIT that found the
+        // database busy): only a connection closed after a failure may run one.
+        let explicit = !(one_command && self.after_failure == AfterFailure::Reconnect);
         let outcome = async {
             if explicit {
                 sqlx::query("BEGIN IMMEDIATE")
@@ -111,13 +112,16 @@ impl SqliteCommitter {
 impl Committer for SqliteCommitter {
     async fn commit(&mut self, batch: &[Pending]) -> Result<Vec<InsertOutcome>, sqlx::Error> {
         let created_at = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
-        let one_statement = batch.len() <= ROWS_PER_STATEMENT;
+        // A batch of one statement is one command, with its own BEGIN and COMMIT.
+        let one_command =
+            batch.len() <= ROWS_PER_STATEMENT && self.after_failure == AfterFailure::Reconnect;
         let created = self
-            .transaction(one_statement, async |connection| {
+            .transaction(one_command, async |connection| {
                 let mut created = HashSet::with_capacity(batch.len());
                 for chunk in batch.chunks(ROWS_PER_STATEMENT) {
                     let messages = chunk.iter().map(|pending| &pending.message);
-                    created.extend(insert_messages(connection, messages, &created_at).await?);
+                    let ids = insert_messages(connection, messages, &created_at, one_command);
+                    created.extend(ids.await?);
                 }
                 Ok(created)
             })
@@ -157,20 +161,27 @@ impl Committer for SqliteCommitter {
 }
 
 /// Inserts `messages` in one `INSERT … ON CONFLICT (message_id) DO NOTHING` statement;
-/// returns the ids it created.
+/// returns the ids it created. With `own_transaction`, between `BEGIN IMMEDIATE` and
+/// `COMMIT`, all in one command.
 ///
 /// Not with `RETURNING`: each returned row is one more hand-off from SQLite's thread to
-/// the writer's, and it cost 8% of ingest (`make bench`). The statement's own counts
-/// say which rows it created instead. When it inserted every message, each was new;
-/// otherwise its rows are the `inserted` newest, ending at the last rowid it inserted,
-/// since `AUTOINCREMENT` gives each new row a seq above every seq ever used before.
+/// the writer's, which cost about 8% of ingest (`make bench`). A `SELECT` in the same
+/// command says which rows the statement created instead, in one row: NULL when it
+/// inserted every message (each was new), else the ids of the `changes()` newest rows
+/// up to its `last_insert_rowid()`. Exact because `AUTOINCREMENT` gives each new row a
+/// seq above every seq ever used, and neither value counts the triggers' rows.
 pub(super) async fn insert_messages<'m>(
     connection: &mut SqliteConnection,
     messages: impl IntoIterator<Item = &'m Message>,
     created_at: &str,
+    own_transaction: bool,
 ) -> Result<Vec<Vec<u8>>, sqlx::Error> {
     let messages: Vec<&Message> = messages.into_iter().collect();
-    let mut insert = QueryBuilder::new(INSERT_MESSAGES);
+    let mut insert = QueryBuilder::new(match own_transaction {
+        true => "BEGIN IMMEDIATE; ",
+        false => "",
+    });
+    insert.push(INSERT_MESSAGES);
     insert.push_values(&messages, |mut row, message| {
         row.push_bind(&message.message_id)
             .push_bind(&message.from)
@@ -181,22 +192,27 @@ pub(super) async fn insert_messages<'m>(
             .push_bind(message.text.as_deref().map(fold_case))
             .push_bind(created_at);
     });
-    insert.push(ON_CONFLICT);
-    let done = insert.build().execute(&mut *connection).await?;
-    let inserted = done.rows_affected();
-    if inserted == 0 {
-        return Ok(Vec::new());
+    insert.push(ON_CONFLICT).push(format_args!(
+        "; SELECT CASE changes() WHEN {} THEN NULL ELSE ({CREATED_IDS}) END",
+        messages.len()
+    ));
+    if own_transaction {
+        insert.push("; COMMIT");
     }
-    if usize::try_from(inserted) == Ok(messages.len()) {
-        let ids = messages.iter().map(|message| message.message_id.as_bytes());
-        return Ok(ids.map(<[u8]>::to_vec).collect());
+    // Every statement of the command runs only when all its results are fetched.
+    let created: Vec<Option<String>> = insert.build_query_scalar().fetch_all(connection).await?;
+    match created.first() {
+        Some(None) => Ok(messages
+            .iter()
+            .map(|message| message.message_id.as_bytes().to_vec())
+            .collect()),
+        Some(Some(ids)) => {
+            let ids: Vec<String> =
+                serde_json::from_str(ids).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+            Ok(ids.into_iter().map(String::into_bytes).collect())
+        }
+        None => Err(sqlx::Error::RowNotFound),
     }
-    let created: Vec<String> = sqlx::query_scalar(LAST_STORED)
-        .bind(done.last_insert_rowid())
-        .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
-        .fetch_all(connection)
-        .await?;
-    Ok(created.into_iter().map(String::into_bytes).collect())
 }
 
 /// What to do with the write connection after a failed transaction.

@@ -94,18 +94,23 @@ async fn one_batch_holding_an_id_several_times_creates_it_once_and_keeps_the_fir
         let again = [pending("c", "again"), pending("old", "again")];
         let outcomes = commit_on(&pool, &again, after_failure).await.unwrap();
         assert_eq!(outcomes, [Duplicate, Duplicate], "{after_failure:?}");
+        // The statement's last row is not one it inserted.
+        let last_known = [pending("d", "only d"), pending("a", "again")];
+        let outcomes = commit_on(&pool, &last_known, after_failure).await.unwrap();
+        assert_eq!(outcomes, [Created, Duplicate], "{after_failure:?}");
 
         let expected = [
             ("a", "first a"),
             ("b", "first b"),
             ("c", "only c"),
+            ("d", "only d"),
             ("old", "stored earlier"),
             ("older", "too"),
         ];
         let expected = expected.map(|(id, text)| (id.to_owned(), text.to_owned()));
         assert_eq!(
             stored(&pool).await,
-            (expected.to_vec(), 5),
+            (expected.to_vec(), 6),
             "{after_failure:?}"
         );
     }
@@ -124,7 +129,7 @@ async fn expiry_deletes_the_oldest_rows_in_batches_and_frees_their_ids() {
     ] {
         let mut connection = pool.acquire().await.unwrap();
         let message = pending(id, id).message;
-        insert_messages(&mut connection, [&message], created_at)
+        insert_messages(&mut connection, [&message], created_at, true)
             .await
             .unwrap();
     }
@@ -183,7 +188,7 @@ async fn on_a_file_the_committer_keeps_its_connection_until_a_commit_fails() {
     assert!(pool.is_closed());
 }
 
-/// The ids a batch with duplicates created are read back from the rows it stored:
+/// The ids a batch with duplicates created come back from SQLite as one JSON array:
 /// any id survives the trip, also one with quotes, escapes, a NUL or non-ASCII.
 #[tokio::test]
 async fn ids_of_any_text_are_told_created_or_duplicate() {

@@ -129,7 +129,7 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
             .collect();
         let mut connection = store.pool.acquire().await.unwrap();
         for batch in arriving.chunks(1 + random.below(6)) {
-            insert_messages(&mut connection, batch, &created_at)
+            insert_messages(&mut connection, batch, &created_at, true)
                 .await
                 .unwrap();
             // Gaps in seq spread the rows over many blocks of remembered search totals
@@ -177,7 +177,7 @@ async fn every_query_plan_answers_exactly_what_a_naive_filter_answers() {
         };
         let mut connection = store.pool.acquire().await.unwrap();
         let created_at = format!("2025-02-0{round}T12:00:00.000000Z");
-        insert_messages(&mut connection, [&late], &created_at)
+        insert_messages(&mut connection, [&late], &created_at, true)
             .await
             .unwrap();
         drop(connection);
