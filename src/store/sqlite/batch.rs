@@ -73,6 +73,14 @@ impl SqliteCommitter {
         }
     }
 
+    /// Whether statements that are `one_command` run as they are, without `BEGIN` and
+    /// `COMMIT` around them. A failed command may leave its transaction open (a COMMIT
+    /// that found the database busy): only a connection closed after a failure may run
+    /// one.
+    fn runs_as_one_command(&self, one_command: bool) -> bool {
+        one_command && self.after_failure == AfterFailure::Reconnect
+    }
+
     /// Runs `statements` in one transaction on the write connection: as they are when
     /// they are one command (one statement in autocommit, or a command with its own
     /// `BEGIN` and `COMMIT`) and a failed connection is closed anyway, else between
@@ -85,9 +93,7 @@ impl SqliteCommitter {
         statements: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>,
     ) -> Result<T, sqlx::Error> {
         let mut connection = self.connection().await?;
-        // A failed command may leave its transaction open (a COMMIT that found the
-        // database busy): only a connection closed after a failure may run one.
-        let explicit = !(one_command && self.after_failure == AfterFailure::Reconnect);
+        let explicit = !self.runs_as_one_command(one_command);
         let outcome = async {
             if explicit {
                 sqlx::query("BEGIN IMMEDIATE")
@@ -113,8 +119,7 @@ impl Committer for SqliteCommitter {
     async fn commit(&mut self, batch: &[Pending]) -> Result<Vec<InsertOutcome>, sqlx::Error> {
         let created_at = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
         // A batch of one statement is one command, with its own BEGIN and COMMIT.
-        let one_command =
-            batch.len() <= ROWS_PER_STATEMENT && self.after_failure == AfterFailure::Reconnect;
+        let one_command = self.runs_as_one_command(batch.len() <= ROWS_PER_STATEMENT);
         let created = self
             .transaction(one_command, async |connection| {
                 let mut created = HashSet::with_capacity(batch.len());
