@@ -68,6 +68,10 @@ trap '[ -n "$server" ] && { kill -TERM $server 2>/dev/null || true; wait $server
     rm -rf "$work"' EXIT
 if [ "$backend" = postgres ]; then
     pg_psql -c "CREATE DATABASE \"$copy\" TEMPLATE \"$name\"" >/dev/null
+    # The copy passes through the server's cache and leaves it full of dirty pages,
+    # which a running server's checkpoints would have written long ago: the first
+    # reads would each wait for one to be written first.
+    pg_psql -c "CHECKPOINT" >/dev/null
     url=$(pg_url "$copy")
 else
     cp --reflink=auto "$database" "$work/app.db"

@@ -1,5 +1,6 @@
 //! The remembered totals of `q`-only searches on PostgreSQL: stamps per block from
-//! `seq_blocks`, and the counting of matches per block (see `store::search_totals`).
+//! `seq_blocks`, and the counting of matches per block (see `store::search_totals`) in
+//! the narrow table of folded texts, `message_texts`.
 
 use sqlx::PgConnection;
 
@@ -42,13 +43,13 @@ async fn count_blocks(
     let Some(block) = block else {
         return count_every_block(connection, q, indexed).await;
     };
-    // One block is read through the seq index and tested row by row.
+    // One block is read through the seq key and tested row by row.
     let kept = match indexed {
         true => "NULL".to_owned(),
         false => format!("CASE WHEN COUNT(*) <= {KEPT_PER_BLOCK} THEN json_agg(seq)::TEXT END"),
     };
     let rows: Vec<(i64, Option<String>)> = sqlx::query_as(&format!(
-        "SELECT COUNT(*), {kept} FROM messages \
+        "SELECT COUNT(*), {kept} FROM message_texts \
          WHERE strpos(text_folded, $1) > 0 AND seq >= $2 AND seq < $3 HAVING COUNT(*) > 0"
     ))
     .bind(fold_case(q))
@@ -91,7 +92,7 @@ async fn count_every_block(
         .execute(&mut *connection)
         .await?;
     let few: Vec<i64> = sqlx::query_scalar(&format!(
-        "SELECT seq FROM messages WHERE {test} LIMIT {}",
+        "SELECT seq FROM message_texts WHERE {test} LIMIT {}",
         FEW_MATCHES + 1
     ))
     .bind(&needle)
@@ -104,7 +105,7 @@ async fn count_every_block(
         return Ok(from_seqs(few, !indexed));
     }
     let counts: Vec<(i64, i64)> = sqlx::query_as(&format!(
-        "SELECT seq >> 12, COUNT(*) FROM messages WHERE {test} GROUP BY 1"
+        "SELECT seq >> 12, COUNT(*) FROM message_texts WHERE {test} GROUP BY 1"
     ))
     .bind(&needle)
     .fetch_all(connection)
