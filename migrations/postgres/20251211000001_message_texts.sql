@@ -6,6 +6,10 @@
 -- PostgreSQL's cache (about 25 ms). `messages` keeps its `text_folded` for the
 -- searches that walk an index of `messages` and test each row.
 
+-- Replicas still running the previous version wait until this migration commits: a
+-- row they stored or deleted between the copy below and the triggers would be missed.
+LOCK TABLE messages IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE message_texts (
     seq         BIGINT PRIMARY KEY,
     text_folded TEXT NOT NULL
