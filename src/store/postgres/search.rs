@@ -62,14 +62,18 @@ async fn count_blocks(
         .collect()
 }
 
-/// Parallel workers cost the planner nothing, until the transaction ends or
-/// `PARALLEL_AT_COST`.
-const PARALLEL_FOR_FREE: &str = "SELECT set_config(name, '0', true) FROM pg_settings \
-    WHERE name IN ('parallel_setup_cost', 'parallel_tuple_cost')";
+/// For counting in every block, until the transaction ends or `AS_CONFIGURED`: parallel
+/// workers cost the planner nothing, and the scan of the trigram index's candidates
+/// reads each table page without first announcing it to the kernel
+/// (`effective_io_concurrency` 0: one system call a page instead of two). A common
+/// word's first count at 1,000,000 messages, its pages in the kernel's cache and not in
+/// PostgreSQL's: 45–49 ms, against 59–60 ms with neither.
+const COUNTING: &str = "SELECT set_config(name, '0', true) FROM pg_settings \
+    WHERE name IN ('parallel_setup_cost', 'parallel_tuple_cost', 'effective_io_concurrency')";
 
-/// Parallel workers cost what the server's settings say.
-const PARALLEL_AT_COST: &str = "SELECT set_config(name, reset_val, true) FROM pg_settings \
-    WHERE name IN ('parallel_setup_cost', 'parallel_tuple_cost')";
+/// Costs and reads as the server's settings say.
+const AS_CONFIGURED: &str = "SELECT set_config(name, reset_val, true) FROM pg_settings \
+    WHERE name IN ('parallel_setup_cost', 'parallel_tuple_cost', 'effective_io_concurrency')";
 
 /// Every block at once, through the trigram index when it serves `q`, else in a pass
 /// over every row, both in parallel workers: first the seqs of the matches, up to one
@@ -86,28 +90,35 @@ async fn count_every_block(
         false => ("strpos(text_folded, $1) > 0", fold_case(q)),
     };
     // The planner expects a third of all rows to match, so it would read a few
-    // thousand matches in one process; free workers make it take them (after this
-    // query, the planner's costs are as before).
-    sqlx::query(PARALLEL_FOR_FREE)
-        .execute(&mut *connection)
-        .await?;
+    // thousand matches in one process; free workers make it take them. The page read
+    // after the count is planned as configured.
+    sqlx::query(COUNTING).execute(&mut *connection).await?;
+    let counted = count_in_every_block(connection, test, &needle, indexed).await?;
+    sqlx::query(AS_CONFIGURED).execute(&mut *connection).await?;
+    Ok(counted)
+}
+
+/// `count_every_block` with `test` and its `needle`, as `COUNTING` plans it.
+async fn count_in_every_block(
+    connection: &mut PgConnection,
+    test: &str,
+    needle: &str,
+    indexed: bool,
+) -> Result<Counted, StoreError> {
     let few: Vec<i64> = sqlx::query_scalar(&format!(
         "SELECT seq FROM message_texts WHERE {test} LIMIT {}",
         FEW_MATCHES + 1
     ))
-    .bind(&needle)
+    .bind(needle)
     .fetch_all(&mut *connection)
     .await?;
-    sqlx::query(PARALLEL_AT_COST)
-        .execute(&mut *connection)
-        .await?;
     if few.len() <= FEW_MATCHES {
         return Ok(from_seqs(few, !indexed));
     }
     let counts: Vec<(i64, i64)> = sqlx::query_as(&format!(
         "SELECT seq >> 12, COUNT(*) FROM message_texts WHERE {test} GROUP BY 1"
     ))
-    .bind(&needle)
+    .bind(needle)
     .fetch_all(connection)
     .await?;
     Ok(counts
