@@ -75,10 +75,10 @@ const COUNTING: &str = "SELECT set_config(name, '0', true) FROM pg_settings \
 const AS_CONFIGURED: &str = "SELECT set_config(name, reset_val, true) FROM pg_settings \
     WHERE name IN ('parallel_setup_cost', 'parallel_tuple_cost', 'effective_io_concurrency')";
 
-/// Every block at once, through the trigram index when it serves `q`, else in a pass
-/// over every row, both in parallel workers: first the seqs of the matches, up to one
-/// more than `FEW_MATCHES`; when there are more, a count per block. (One aggregate
-/// that gathers seqs per block as it counts takes no parallel workers before
+/// Every block at once, in parallel workers: a count per block, through the trigram
+/// index when it serves `q`. Without it, every row is read, and first the seqs of the
+/// matches, up to one more than `FEW_MATCHES`, so that blocks with few keep them. (One
+/// aggregate that gathers seqs per block as it counts takes no parallel workers before
 /// PostgreSQL 16: twice as long.)
 async fn count_every_block(
     connection: &mut PgConnection,
@@ -105,15 +105,17 @@ async fn count_in_every_block(
     needle: &str,
     indexed: bool,
 ) -> Result<Counted, StoreError> {
-    let few: Vec<i64> = sqlx::query_scalar(&format!(
-        "SELECT seq FROM message_texts WHERE {test} LIMIT {}",
-        FEW_MATCHES + 1
-    ))
-    .bind(needle)
-    .fetch_all(&mut *connection)
-    .await?;
-    if few.len() <= FEW_MATCHES {
-        return Ok(from_seqs(few, !indexed));
+    if !indexed {
+        let few: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT seq FROM message_texts WHERE {test} LIMIT {}",
+            FEW_MATCHES + 1
+        ))
+        .bind(needle)
+        .fetch_all(&mut *connection)
+        .await?;
+        if few.len() <= FEW_MATCHES {
+            return Ok(from_seqs(few, true));
+        }
     }
     let counts: Vec<(i64, i64)> = sqlx::query_as(&format!(
         "SELECT seq >> 12, COUNT(*) FROM message_texts WHERE {test} GROUP BY 1"
