@@ -128,7 +128,7 @@ async fn warn_without_autovacuum(pool: &PgPool) -> Result<(), sqlx::Error> {
         tracing::warn!(
             "autovacuum is off for the messages table: the space of expired messages is \
              never reused and the database keeps growing; turn autovacuum on, or run \
-             VACUUM messages, message_texts regularly"
+             VACUUM messages regularly"
         );
     }
     Ok(())

@@ -286,8 +286,8 @@ fn utf8(bytes: Vec<u8>) -> Result<String, StoreError> {
 }
 
 /// The test of `q` on the folded text: `strpos`, which takes `q` literally, or `LIKE`
-/// with `%` and `_` escaped on the narrow table of folded texts, which the trigram index
-/// serves. A NULL text_folded (no text) never matches.
+/// with `%` and `_` escaped, which the trigram index serves. A NULL text_folded (no
+/// text) never matches.
 fn text_condition(query: &mut QueryBuilder<'_, Postgres>, q: &str, plan: &TextPlan) {
     match plan {
         TextPlan::Walk => query
@@ -295,9 +295,9 @@ fn text_condition(query: &mut QueryBuilder<'_, Postgres>, q: &str, plan: &TextPl
             .push_bind(fold_case(q))
             .push(") > 0"),
         TextPlan::Candidates => query
-            .push("seq IN (SELECT seq FROM message_texts WHERE text_folded LIKE ")
+            .push("text_folded LIKE ")
             .push_bind(like_pattern(q))
-            .push(" ESCAPE '\\')"),
+            .push(" ESCAPE '\\'"),
         TextPlan::Rows(seqs) => query.push("seq = ANY(").push_bind(seqs.to_vec()).push(")"),
     };
 }

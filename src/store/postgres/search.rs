@@ -1,6 +1,5 @@
 //! The remembered totals of `q`-only searches on PostgreSQL: stamps per block from
-//! `seq_blocks`, and the counting of matches per block (see `store::search_totals`) in
-//! the narrow table of folded texts, `message_texts`.
+//! `seq_blocks`, and the counting of matches per block (see `store::search_totals`).
 
 use sqlx::PgConnection;
 
@@ -43,13 +42,13 @@ async fn count_blocks(
     let Some(block) = block else {
         return count_every_block(connection, q, indexed).await;
     };
-    // One block is read through the seq key and tested row by row.
+    // One block is read through the seq index and tested row by row.
     let kept = match indexed {
         true => "NULL".to_owned(),
         false => format!("CASE WHEN COUNT(*) <= {KEPT_PER_BLOCK} THEN json_agg(seq)::TEXT END"),
     };
     let rows: Vec<(i64, Option<String>)> = sqlx::query_as(&format!(
-        "SELECT COUNT(*), {kept} FROM message_texts \
+        "SELECT COUNT(*), {kept} FROM messages \
          WHERE strpos(text_folded, $1) > 0 AND seq >= $2 AND seq < $3 HAVING COUNT(*) > 0"
     ))
     .bind(fold_case(q))
@@ -63,11 +62,7 @@ async fn count_blocks(
 }
 
 /// Parallel workers cost the planner nothing, until the transaction ends or
-/// `PARALLEL_AT_COST`: a common word's first count at 1,000,000 messages, its pages in
-/// the kernel's cache and not in PostgreSQL's, took 50–52 ms in parallel against 59–60
-/// ms in one process. (Not announcing each page to the kernel before reading it,
-/// `effective_io_concurrency` 0, saved 4 ms more there, but would take away the
-/// prefetching that a server reading from disk relies on: not done.)
+/// `PARALLEL_AT_COST`.
 const PARALLEL_FOR_FREE: &str = "SELECT set_config(name, '0', true) FROM pg_settings \
     WHERE name IN ('parallel_setup_cost', 'parallel_tuple_cost')";
 
@@ -75,10 +70,10 @@ const PARALLEL_FOR_FREE: &str = "SELECT set_config(name, '0', true) FROM pg_sett
 const PARALLEL_AT_COST: &str = "SELECT set_config(name, reset_val, true) FROM pg_settings \
     WHERE name IN ('parallel_setup_cost', 'parallel_tuple_cost')";
 
-/// Every block at once, in parallel workers: a count per block, through the trigram
-/// index when it serves `q`. Without it, every row is read, and first the seqs of the
-/// matches, up to one more than `FEW_MATCHES`, so that blocks with few keep them. (One
-/// aggregate that gathers seqs per block as it counts takes no parallel workers before
+/// Every block at once, through the trigram index when it serves `q`, else in a pass
+/// over every row, both in parallel workers: first the seqs of the matches, up to one
+/// more than `FEW_MATCHES`; when there are more, a count per block. (One aggregate
+/// that gathers seqs per block as it counts takes no parallel workers before
 /// PostgreSQL 16: twice as long.)
 async fn count_every_block(
     connection: &mut PgConnection,
@@ -90,41 +85,28 @@ async fn count_every_block(
         false => ("strpos(text_folded, $1) > 0", fold_case(q)),
     };
     // The planner expects a third of all rows to match, so it would read a few
-    // thousand matches in one process; free workers make it take them. The page read
-    // after the count is planned as configured.
+    // thousand matches in one process; free workers make it take them (after this
+    // query, the planner's costs are as before).
     sqlx::query(PARALLEL_FOR_FREE)
         .execute(&mut *connection)
         .await?;
-    let counted = count_in_every_block(connection, test, &needle, indexed).await?;
+    let few: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT seq FROM messages WHERE {test} LIMIT {}",
+        FEW_MATCHES + 1
+    ))
+    .bind(&needle)
+    .fetch_all(&mut *connection)
+    .await?;
     sqlx::query(PARALLEL_AT_COST)
         .execute(&mut *connection)
         .await?;
-    Ok(counted)
-}
-
-/// `count_every_block` with `test` and its `needle`, parallel workers for free.
-async fn count_in_every_block(
-    connection: &mut PgConnection,
-    test: &str,
-    needle: &str,
-    indexed: bool,
-) -> Result<Counted, StoreError> {
-    if !indexed {
-        let few: Vec<i64> = sqlx::query_scalar(&format!(
-            "SELECT seq FROM message_texts WHERE {test} LIMIT {}",
-            FEW_MATCHES + 1
-        ))
-        .bind(needle)
-        .fetch_all(&mut *connection)
-        .await?;
-        if few.len() <= FEW_MATCHES {
-            return Ok(from_seqs(few, true));
-        }
+    if few.len() <= FEW_MATCHES {
+        return Ok(from_seqs(few, !indexed));
     }
     let counts: Vec<(i64, i64)> = sqlx::query_as(&format!(
-        "SELECT seq >> 12, COUNT(*) FROM message_texts WHERE {test} GROUP BY 1"
+        "SELECT seq >> 12, COUNT(*) FROM messages WHERE {test} GROUP BY 1"
     ))
-    .bind(needle)
+    .bind(&needle)
     .fetch_all(connection)
     .await?;
     Ok(counts
