@@ -70,6 +70,8 @@ impl WebhookResult {
 pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
+    /// Requests whose client went away (or that a stop cut short) before their answer.
+    abandoned_requests: IntCounterVec,
     webhook_requests: IntCounterVec,
     /// Webhooks signed with a secret of `WEBHOOK_PREVIOUS_SECRETS`.
     previous_secret: IntCounter,
@@ -108,6 +110,15 @@ impl Metrics {
                 "HTTP requests by route template and status.",
             ),
             &["path", "status"],
+        )
+        .expect("valid metric");
+        let abandoned_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_abandoned_total",
+                "HTTP requests given up before their answer (the client went away, or a \
+                 stop cut them short), by route template.",
+            ),
+            &["path"],
         )
         .expect("valid metric");
         let webhook_requests = IntCounterVec::new(
@@ -176,6 +187,7 @@ impl Metrics {
         .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(abandoned_requests.clone()),
             Box::new(webhook_requests.clone()),
             Box::new(previous_secret.clone()),
             Box::new(request_latency_ms.clone()),
@@ -196,6 +208,7 @@ impl Metrics {
         Self {
             registry,
             http_requests,
+            abandoned_requests,
             webhook_requests,
             previous_secret,
             request_latency_ms,
@@ -211,6 +224,11 @@ impl Metrics {
             .with_label_values(&[path, &status.to_string()])
             .inc();
         self.request_latency_ms.observe(latency_ms);
+    }
+
+    /// Counts one request given up before its answer.
+    pub fn observe_abandoned(&self, path: &str) {
+        self.abandoned_requests.with_label_values(&[path]).inc();
     }
 
     /// Counts one request refused before routing (hyper could not parse it).

@@ -163,8 +163,11 @@ impl Visit for JsonObject {
 }
 
 /// A request whose future is dropped before its answer (its client went away, or a
-/// second signal stopped the server) writes its line when this is dropped with it.
+/// second signal stopped the server) writes its line and is counted when this is
+/// dropped with it.
 struct Unanswered<'a> {
+    metrics: &'a Metrics,
+    route: &'a str,
     request_id: &'a str,
     method: &'a Method,
     path: &'a str,
@@ -178,6 +181,7 @@ impl Drop for Unanswered<'_> {
         if self.answered {
             return;
         }
+        self.metrics.observe_abandoned(self.route);
         let webhook = self.webhook.map(WebhookLog::facts);
         tracing::warn!(
             request_id = self.request_id,
@@ -253,6 +257,8 @@ pub async fn record_request(
     }
 
     let mut unanswered = Unanswered {
+        metrics: &metrics,
+        route: &route,
         request_id: &request_id,
         method: &method,
         path: &path,

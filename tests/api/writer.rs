@@ -238,7 +238,8 @@ async fn a_webhook_cut_short_by_a_hung_commit_is_logged_with_its_message_id() {
 }
 
 /// A client that gives up while its webhook waits for a hung commit gets no answer, and
-/// the webhook may still be stored: its line says so, and which message it was.
+/// the webhook may still be stored: its line says so, and which message it was, and it
+/// is counted as abandoned.
 #[tokio::test]
 async fn a_webhook_its_client_gave_up_on_is_logged_with_its_message_id() {
     let mut app = TestApp::spawn().await;
@@ -259,6 +260,13 @@ async fn a_webhook_its_client_gave_up_on_is_logged_with_its_message_id() {
         "{line}"
     );
     assert_eq!(line["level"], "WARN", "{line}");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line == r#"http_requests_abandoned_total{path="/webhook"} 1"#),
+        "{metrics}"
+    );
 }
 
 /// A connection holding the write lock, so that the writer stalls on its next batch
