@@ -29,13 +29,24 @@ const SECRET_PREFIX: &str = "whsec_";
 const MAC_LEN: usize = 32;
 
 /// Base64, standard alphabet, padding optional, and the unused bits of the last
-/// character not required to be zero (as the specification's libraries read it).
+/// character not required to be zero (as the specification's libraries read a key).
 const BASE64: GeneralPurpose = GeneralPurpose::new(
     &STANDARD,
     GeneralPurposeConfig::new()
         .with_encode_padding(true)
         .with_decode_padding_mode(DecodePaddingMode::Indifferent)
         .with_decode_allow_trailing_bits(true),
+);
+
+/// Base64 of a signature: as `BASE64`, but the unused bits of the last character must
+/// be zero. The specification's libraries compare the base64 texts, so a signature
+/// whose last character differs only in those bits is another signature to them.
+const SIGNATURE_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &STANDARD,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(true)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(false),
 );
 
 /// A `whsec_` secret whose key is not base64, or is empty.
@@ -125,7 +136,7 @@ fn v1_signature(entry: &[u8]) -> Option<[u8; MAC_LEN]> {
         return None;
     }
     let mut decoded = [0u8; 48];
-    match BASE64.decode_slice(encoded, &mut decoded) {
+    match SIGNATURE_BASE64.decode_slice(encoded, &mut decoded) {
         Ok(MAC_LEN) => decoded[..MAC_LEN].try_into().ok(),
         _ => None,
     }

@@ -197,6 +197,29 @@ mod standard_webhooks {
         );
     }
 
+    /// The specification's libraries compare base64 texts: a signature whose last
+    /// character differs only in the bits no byte uses is another signature to them.
+    #[test]
+    fn a_signature_with_unused_bits_set_in_its_last_character_never_matches() {
+        let verifier = verifier(SECRET, &[], 300);
+        assert!(
+            GOOD.ends_with("E="),
+            "the vector's last character is E: 0001 00"
+        );
+        let stem = &GOOD[..GOOD.len() - 2];
+        for last in ["F", "G", "H", "F=", "G=", "H="] {
+            let signature = format!("{stem}{last}");
+            let request = headers(ID, &TS.to_string(), &signature);
+            assert_eq!(
+                at(&verifier, &request, BODY, TS),
+                Err(Rejection::InvalidSignature),
+                "{signature}"
+            );
+        }
+        let canonical = headers(ID, &TS.to_string(), &format!("{stem}E"));
+        assert_eq!(at(&verifier, &canonical, BODY, TS), Ok(()));
+    }
+
     /// As Python's `b64decode` and Go's `StdEncoding` read it: `AB==` is one zero byte,
     /// although its last character has a bit set that no byte uses.
     #[test]
