@@ -28,25 +28,24 @@ const SECRET_PREFIX: &str = "whsec_";
 /// The length of an HMAC-SHA256, in bytes.
 const MAC_LEN: usize = 32;
 
-/// Base64, standard alphabet, padding optional, and the unused bits of the last
-/// character not required to be zero (as the specification's libraries read a key).
-const BASE64: GeneralPurpose = GeneralPurpose::new(
+/// Base64, standard alphabet, padding optional.
+const PADDING_OPTIONAL: GeneralPurposeConfig = GeneralPurposeConfig::new()
+    .with_encode_padding(true)
+    .with_decode_padding_mode(DecodePaddingMode::Indifferent);
+
+/// Base64 of a key: the unused bits of the last character are not required to be zero
+/// (as the specification's libraries read a key).
+const KEY_BASE64: GeneralPurpose = GeneralPurpose::new(
     &STANDARD,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(true)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(true),
+    PADDING_OPTIONAL.with_decode_allow_trailing_bits(true),
 );
 
-/// Base64 of a signature: as `BASE64`, but the unused bits of the last character must
-/// be zero. The specification's libraries compare the base64 texts, so a signature
-/// whose last character differs only in those bits is another signature to them.
+/// Base64 of a signature: the unused bits of the last character must be zero. The
+/// specification's libraries compare the base64 texts, so a signature whose last
+/// character differs only in those bits is another signature to them.
 const SIGNATURE_BASE64: GeneralPurpose = GeneralPurpose::new(
     &STANDARD,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(true)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(false),
+    PADDING_OPTIONAL.with_decode_allow_trailing_bits(false),
 );
 
 /// A `whsec_` secret whose key is not base64, or is empty.
@@ -59,7 +58,7 @@ pub struct InvalidKey;
 pub fn standard_key(secret: &Secret) -> Option<Result<Vec<u8>, InvalidKey>> {
     let encoded = secret.expose().strip_prefix(SECRET_PREFIX.as_bytes())?;
     Some(
-        BASE64
+        KEY_BASE64
             .decode(encoded)
             .ok()
             .filter(|key| !key.is_empty())
@@ -162,5 +161,5 @@ pub fn sign_standard(secret: &Secret, id: &str, timestamp: u64, body: &[u8]) -> 
         timestamp.to_string().as_bytes(),
         body,
     );
-    Some(format!("v1,{}", BASE64.encode(mac)))
+    Some(format!("v1,{}", SIGNATURE_BASE64.encode(mac)))
 }
