@@ -25,8 +25,8 @@ use crate::signature::Verifier;
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::{drop_unacceptable_request_id, record_request, REQUEST_ID_HEADER};
 
-/// What every handler may use.
-#[derive(Clone)]
+/// What every handler may use. The router holds it in one `Arc`, so each request's copy
+/// costs one reference count rather than one for each shared field.
 pub struct AppState {
     /// Every accepted signing key of both schemes.
     pub verifier: Verifier,
@@ -60,7 +60,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
         ));
-    crate::routes::router().layer(middleware).with_state(state)
+    crate::routes::router()
+        .layer(middleware)
+        .with_state(Arc::new(state))
 }
 
 /// A bound, ready-to-serve instance of the service.

@@ -56,10 +56,13 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
 /// Taken by a handler that needs read access: refuses with 401 `not authenticated`.
 pub struct Authorized;
 
-impl FromRequestParts<AppState> for Authorized {
+impl FromRequestParts<Arc<AppState>> for Authorized {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
         let authorization = parts
             .headers
             .get(AUTHORIZATION)

@@ -4,6 +4,8 @@
 //! is a hash of every file, so they are cached for a year and a new build is fetched at
 //! once; the page itself is revalidated (`no-cache`, `ETag`) on every visit.
 
+use std::sync::Arc;
+
 use std::sync::LazyLock;
 
 use axum::body::Bytes;
@@ -72,7 +74,7 @@ static CONSOLE: LazyLock<Console> = LazyLock::new(|| {
 });
 
 /// The console's routes, compressed (gzip or brotli, as the browser accepts).
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route(CONSOLE_PATH, get(page))
         .route(&format!("{ASSETS_PREFIX}/{{version}}/{{file}}"), get(asset))

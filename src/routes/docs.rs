@@ -1,6 +1,8 @@
 //! `GET /openapi.json` and `GET /docs`: the document, and an interactive page for it
 //! (Scalar, whose script is embedded in the binary, so nothing is fetched elsewhere).
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
@@ -18,7 +20,7 @@ const SCRIPT_PATH: &str = "/docs/scalar.js";
 pub const DOCS_ROUTES: [&str; 3] = [OPENAPI_PATH, DOCS_PATH, SCRIPT_PATH];
 
 /// Serves `document` as JSON, the page, and the page's script.
-pub fn router(document: &utoipa::openapi::OpenApi) -> Router<AppState> {
+pub fn router(document: &utoipa::openapi::OpenApi) -> Router<Arc<AppState>> {
     let document = Bytes::from(document.to_json().expect("the document serializes"));
     // Scalar's own defaults would load web fonts, report telemetry, and (on localhost)
     // show its developer toolbar ("Deploy API", "Generate SDK") and an "Ask AI" agent,

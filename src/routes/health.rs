@@ -1,5 +1,7 @@
 //! Liveness and readiness probes.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -59,7 +61,7 @@ pub async fn live() -> Json<Probe> {
          example = json!({"status": "unavailable", "detail": "schema: migrations are not applied"})),
     )
 )]
-pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Probe>) {
+pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Probe>) {
     match state.store.is_ready().await {
         Ok(()) => (StatusCode::OK, Json(Probe::OK)),
         Err(reason) => {

@@ -1,5 +1,7 @@
 //! `GET /messages`: a filtered, paginated list in `ts, message_id` order.
 
+use std::sync::Arc;
+
 use std::borrow::Cow;
 use std::num::IntErrorKind;
 
@@ -63,7 +65,7 @@ pub struct MessagesPage {
 )]
 pub async fn list_messages(
     _: Authorized,
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<MessagesPage>, ApiError> {
     let params = ListParams::parse(query.as_deref().unwrap_or_default())?;

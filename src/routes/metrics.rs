@@ -1,5 +1,7 @@
 //! Prometheus scrape endpoint.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -19,7 +21,7 @@ use crate::openapi::TimedOut;
         (status = 408, response = TimedOut),
     )
 )]
-pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn get_metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     // Read as it is scraped: a queue that grows behind a hung commit shows.
     let (body, content_type) = state.metrics.render(state.store.queue_depth());
     ([(header::CONTENT_TYPE, content_type)], body)

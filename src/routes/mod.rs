@@ -10,6 +10,8 @@ mod metrics;
 mod stats;
 pub mod webhook;
 
+use std::sync::Arc;
+
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -25,7 +27,7 @@ pub use docs::DOCS_ROUTES;
 /// Every route of the contract. `routes!` registers each handler at the method and
 /// path of its `#[utoipa::path]` and adds that operation to the document, so the two
 /// cannot disagree.
-pub fn api() -> OpenApiRouter<AppState> {
+pub fn api() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(webhook::receive_webhook))
         .routes(routes!(messages::list_messages))
@@ -37,7 +39,7 @@ pub fn api() -> OpenApiRouter<AppState> {
 
 /// The contract's routes and, beside them, the documentation (`DOCS_ROUTES`) and the
 /// operator console (`CONSOLE_PATH`), which the document does not list.
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Arc<AppState>> {
     let (api, document) = api().split_for_parts();
     api.merge(docs::router(&document)).merge(console::router())
 }

@@ -1,5 +1,7 @@
 //! Totals and top senders.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::Json;
 
@@ -24,7 +26,7 @@ use crate::store::Stats;
 )]
 pub async fn get_stats(
     _: Authorized,
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
 ) -> Result<Json<Stats>, ApiError> {
     Ok(Json(state.store.stats().await?))
 }

@@ -2,6 +2,8 @@
 
 mod body;
 
+use std::sync::Arc;
+
 use body::read_body;
 pub use body::BodyBudget;
 
@@ -70,7 +72,7 @@ pub const WEBHOOK_ROUTE: &str = "/webhook";
     )
 )]
 pub async fn receive_webhook(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     log: Option<Extension<WebhookLog>>,
     headers: HeaderMap,
     body: Body,
