@@ -4,9 +4,7 @@
 //! is a hash of every file, so they are cached for a year and a new build is fetched at
 //! once; the page itself is revalidated (`no-cache`, `ETag`) on every visit.
 
-use std::sync::Arc;
-
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use axum::body::Bytes;
 use axum::extract::Path;

@@ -1,9 +1,8 @@
 //! `GET /messages`: a filtered, paginated list in `ts, message_id` order.
 
-use std::sync::Arc;
-
 use std::borrow::Cow;
 use std::num::IntErrorKind;
+use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
