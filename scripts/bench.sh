@@ -14,7 +14,8 @@
 #   both: the unique-messages scenario with each, alternately, twice, side by side.
 # The servers' settings come from the environment (e.g. SQLITE_SYNCHRONOUS=NORMAL).
 # BASELINE=path/to/webhook-inbox [ROUNDS=3]: unique messages only, rounds alternating
-#   between that build and this one, for a comparison side by side in one run.
+#   between that build and this one, for a comparison side by side in one run; the
+#   summary gives each round, the means, and the median of the rounds' differences.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-postgres.sh
@@ -107,7 +108,7 @@ scenario() {
         urls+=(--url "http://127.0.0.1:$port")
     done
     target/release/examples/loadgen "${urls[@]}" \
-        --messages "$messages" --concurrency "$concurrency" "$@"
+        --messages "$messages" --concurrency "$concurrency" "$@" | tee "$work/loadgen.out"
     for server in "${servers[@]}"; do
         echo "server CPU per request, by thread: $(thread_cpu "$server" "$((messages / replicas))")"
         echo "waiting for a core per request, by thread: $(thread_wait "$server" "$((messages / replicas))")"
@@ -135,8 +136,21 @@ if [ -n "${BASELINE:-}" ]; then
     # Side by side: rounds alternate between another build and this one.
     for round in $(seq 1 "${ROUNDS:-3}"); do
         bin=$BASELINE scenario "unique messages, baseline $BASELINE (round $round)" --prefix "b$round"
+        awk '/^throughput:/ {print $2}' "$work/loadgen.out" >> "$work/baseline.rates"
         bin=target/release/webhook-inbox scenario "unique messages, this build (round $round)" --prefix "t$round"
+        awk '/^throughput:/ {print $2}' "$work/loadgen.out" >> "$work/this.rates"
     done
+    # Rounds drift with the machine's other load: the median of the rounds' own
+    # differences says more than the difference of the means when one round is off.
+    echo "== side by side, requests/s: baseline → this build"
+    paste "$work/baseline.rates" "$work/this.rates" | awk '
+        { printf "round %d: %d → %d (%+.1f%%)\n", NR, $1, $2, ($2 - $1) / $1 * 100
+          base += $1; this += $2 }
+        END { printf "mean: %d → %d (%+.1f%%)\n", base / NR, this / NR, (this - base) / base * 100 }'
+    paste "$work/baseline.rates" "$work/this.rates" | awk '{ print ($2 - $1) / $1 * 100 }' |
+        sort -g | awk '{ change[NR] = $1 }
+        END { middle = NR % 2 ? change[(NR + 1) / 2] : (change[NR / 2] + change[NR / 2 + 1]) / 2
+              printf "median of the rounds: %+.1f%%\n", middle }'
     exit 0
 fi
 case ${SIGNATURES:-x-signature} in
