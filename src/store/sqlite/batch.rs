@@ -119,13 +119,14 @@ impl Committer for SqliteCommitter {
     async fn commit(&mut self, batch: &[Pending]) -> Result<Vec<InsertOutcome>, sqlx::Error> {
         let created_at = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
         // A batch of one statement is one command, with its own BEGIN and COMMIT.
-        let one_command = self.runs_as_one_command(batch.len() <= ROWS_PER_STATEMENT);
+        let one_statement = batch.len() <= ROWS_PER_STATEMENT;
+        let own_transaction = self.runs_as_one_command(one_statement);
         let created = self
-            .transaction(one_command, async |connection| {
+            .transaction(one_statement, async |connection| {
                 let mut created = HashSet::with_capacity(batch.len());
                 for chunk in batch.chunks(ROWS_PER_STATEMENT) {
                     let messages = chunk.iter().map(|pending| &pending.message);
-                    let ids = insert_messages(connection, messages, &created_at, one_command);
+                    let ids = insert_messages(connection, messages, &created_at, own_transaction);
                     created.extend(ids.await?);
                 }
                 Ok(created)
