@@ -82,26 +82,25 @@ impl SqliteCommitter {
     }
 
     /// Runs `statements` in one transaction on the write connection: as they are when
-    /// they are one command (one statement in autocommit, or a command with its own
-    /// `BEGIN` and `COMMIT`) and a failed connection is closed anyway, else between
+    /// `as_they_are` (one command that `runs_as_one_command`: one statement in
+    /// autocommit, or a command with its own `BEGIN` and `COMMIT`), else between
     /// explicit `BEGIN IMMEDIATE` and `COMMIT` (rather than sqlx's transaction type,
     /// whose nesting counter would turn the next BEGIN into a SAVEPOINT if a failed
     /// COMMIT left one open). A failure rolls back and recovers the connection.
     async fn transaction<T>(
         &mut self,
-        one_command: bool,
+        as_they_are: bool,
         statements: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>,
     ) -> Result<T, sqlx::Error> {
         let mut connection = self.connection().await?;
-        let explicit = !self.runs_as_one_command(one_command);
         let outcome = async {
-            if explicit {
+            if !as_they_are {
                 sqlx::query("BEGIN IMMEDIATE")
                     .execute(&mut *connection)
                     .await?;
             }
             let done = statements(&mut connection).await?;
-            if explicit {
+            if !as_they_are {
                 sqlx::query("COMMIT").execute(&mut *connection).await?;
             }
             Ok(done)
@@ -119,10 +118,9 @@ impl Committer for SqliteCommitter {
     async fn commit(&mut self, batch: &[Pending]) -> Result<Vec<InsertOutcome>, sqlx::Error> {
         let created_at = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
         // A batch of one statement is one command, with its own BEGIN and COMMIT.
-        let one_statement = batch.len() <= ROWS_PER_STATEMENT;
-        let own_transaction = self.runs_as_one_command(one_statement);
+        let own_transaction = self.runs_as_one_command(batch.len() <= ROWS_PER_STATEMENT);
         let created = self
-            .transaction(one_statement, async |connection| {
+            .transaction(own_transaction, async |connection| {
                 let mut created = HashSet::with_capacity(batch.len());
                 for chunk in batch.chunks(ROWS_PER_STATEMENT) {
                     let messages = chunk.iter().map(|pending| &pending.message);
@@ -137,7 +135,7 @@ impl Committer for SqliteCommitter {
 
     async fn expire(&mut self, cutoff: &str, limit: usize) -> Result<u64, sqlx::Error> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.transaction(true, async |connection| {
+        self.transaction(self.runs_as_one_command(true), async |connection| {
             let done = sqlx::query(EXPIRE)
                 .bind(cutoff)
                 .bind(limit)
@@ -150,7 +148,7 @@ impl Committer for SqliteCommitter {
 
     /// Rewrites one page of the totals and commits.
     async fn probe(&mut self) -> Result<(), sqlx::Error> {
-        self.transaction(true, async |connection| {
+        self.transaction(self.runs_as_one_command(true), async |connection| {
             sqlx::query("UPDATE message_totals SET senders = senders WHERE id = 1")
                 .execute(connection)
                 .await
