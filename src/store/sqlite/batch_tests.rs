@@ -120,8 +120,16 @@ async fn one_batch_holding_an_id_several_times_creates_it_once_and_keeps_the_fir
 /// those stored before the cutoff; their ids may then be stored again.
 #[tokio::test]
 async fn expiry_deletes_the_oldest_rows_in_batches_and_frees_their_ids() {
-    let (pool, _folder) = database(AfterFailure::Reconnect).await;
-    let mut committer = SqliteCommitter::new(pool.clone(), false, AfterFailure::Reconnect);
+    for after_failure in [AfterFailure::RollBack, AfterFailure::Reconnect] {
+        expiry_deletes_the_oldest_rows_in_batches_and_frees_their_ids_in(after_failure).await;
+    }
+}
+
+async fn expiry_deletes_the_oldest_rows_in_batches_and_frees_their_ids_in(
+    after_failure: AfterFailure,
+) {
+    let (pool, _folder) = database(after_failure).await;
+    let mut committer = SqliteCommitter::new(pool.clone(), false, after_failure);
     for (id, created_at) in [
         ("c", "2025-01-03"),
         ("a", "2025-01-01"),
@@ -129,9 +137,22 @@ async fn expiry_deletes_the_oldest_rows_in_batches_and_frees_their_ids() {
     ] {
         let mut connection = pool.acquire().await.unwrap();
         let message = pending(id, id).message;
-        insert_messages(&mut connection, [&message], created_at, true)
+        let own_transaction = after_failure == AfterFailure::Reconnect;
+        if !own_transaction {
+            sqlx::query("BEGIN")
+                .execute(&mut *connection)
+                .await
+                .unwrap();
+        }
+        insert_messages(&mut connection, [&message], created_at, own_transaction)
             .await
             .unwrap();
+        if !own_transaction {
+            sqlx::query("COMMIT")
+                .execute(&mut *connection)
+                .await
+                .unwrap();
+        }
     }
     assert_eq!(committer.expire("2025-01-03", 1).await.unwrap(), 1);
     assert_eq!(committer.expire("2025-01-03", 5).await.unwrap(), 1);
@@ -141,9 +162,48 @@ async fn expiry_deletes_the_oldest_rows_in_batches_and_frees_their_ids() {
     let again = [pending("a", "again"), pending("c", "again")];
     assert_eq!(
         committer.commit(&again).await.unwrap(),
-        [Created, Duplicate]
+        [Created, Duplicate],
+        "{after_failure:?}"
     );
     committer.close().await;
+}
+
+/// Every write transaction merges a few pages of the trigram index, which merges
+/// nothing by itself: each commit and each step of the sweep adds a segment, and 16 of
+/// a level are merged into one of the next (without those merges, 60 transactions would
+/// leave 60 segments).
+#[tokio::test]
+async fn the_trigram_index_is_merged_by_every_write_transaction() {
+    for after_failure in [AfterFailure::RollBack, AfterFailure::Reconnect] {
+        let (pool, _folder) = database(after_failure).await;
+        let mut committer = SqliteCommitter::new(pool.clone(), false, after_failure);
+        for id in 0..40 {
+            let batch = [pending(&id.to_string(), &format!("text number {id}"))];
+            assert_eq!(committer.commit(&batch).await.unwrap(), [Created]);
+        }
+        let far_future = "2999-01-01";
+        for _ in 0..20 {
+            assert_eq!(committer.expire(far_future, 1).await.unwrap(), 1);
+        }
+        let segments: i64 =
+            sqlx::query_scalar("SELECT COUNT(DISTINCT segid) FROM messages_text_idx")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert!(
+            (1..=16).contains(&segments),
+            "{after_failure:?}: {segments}"
+        );
+        let matches: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages_text WHERE messages_text MATCH '\"number 3\"'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        // Of "number 3" and "number 30" to "number 39", only 30 to 39 are left.
+        assert_eq!(matches, 10, "{after_failure:?}");
+        committer.close().await;
+    }
 }
 
 #[tokio::test]
