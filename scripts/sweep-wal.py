@@ -5,7 +5,8 @@ On copies of a seeded SQLite database (`MESSAGES=1000000 make bench-queries` bui
 one), with its older half expired as `make bench-retention` does, runs STEPS steps of
 the sweep's DELETE without checkpoints, and prints per step the WAL frames written and
 the time taken: for the schema as it is, then with one part of it taken away or
-changed.
+changed. Each step is a transaction of the sweep's DELETE and the trigram index's merges
+that every write transaction ends with; the slowest steps are those that merge most.
 
 Usage: scripts/sweep-wal.py [DATABASE] [STEPS]
   (default target/bench/seed-1000000.db, 200 steps of 250 rows)
@@ -25,6 +26,8 @@ EXPIRE = (
     "(SELECT seq FROM messages WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)"
 )
 ROWS = 250
+# The merges that end every write transaction (src/store/sqlite/batch.rs).
+MERGE = "INSERT INTO messages_text (messages_text, rank) VALUES ('merge', 32)"
 FRAME_HEADER = 24
 WAL_HEADER = 32
 
@@ -39,8 +42,15 @@ def without_search_deletions(connection):
     return ["DROP TRIGGER messages_deleted", trimmed]
 
 
+# Variants whose steps do not end with MERGE.
+MERGING_BY_ITSELF = "the search index merging by itself"
+
 VARIANTS = [
     ("as it is", lambda c: []),
+    (
+        MERGING_BY_ITSELF,
+        lambda c: ["INSERT INTO messages_text (messages_text, rank) VALUES ('automerge', 16)"],
+    ),
     ("without the sender index", lambda c: ["DROP INDEX messages_by_day_sender_ts"]),
     (
         "the sender index led by the sender",
@@ -56,7 +66,7 @@ VARIANTS = [
 ]
 
 
-def measure(seed, work, steps, changes):
+def measure(seed, work, steps, name, changes):
     database = os.path.join(work, "sweep.db")
     for leftover in (database, database + "-wal", database + "-shm"):
         if os.path.exists(leftover):
@@ -75,14 +85,22 @@ def measure(seed, work, steps, changes):
     connection.execute("PRAGMA synchronous = NORMAL")
     connection.execute("PRAGMA wal_autocheckpoint = 0")
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    started = time.perf_counter()
+    merges = name != MERGING_BY_ITSELF
+    took = []
     for _ in range(steps):
+        started = time.perf_counter()
+        connection.execute("BEGIN IMMEDIATE")
         connection.execute(EXPIRE, ("2001-01-01", ROWS))
-    seconds = time.perf_counter() - started
+        if merges:
+            connection.execute(MERGE)
+        connection.execute("COMMIT")
+        took.append(time.perf_counter() - started)
+    took.sort()
     (page_size,) = connection.execute("PRAGMA page_size").fetchone()
     frames = (os.path.getsize(database + "-wal") - WAL_HEADER) / (page_size + FRAME_HEADER)
     connection.close()
-    return frames / steps, frames * page_size / (steps * ROWS), seconds / steps
+    p99 = took[min(len(took) - 1, len(took) * 99 // 100)]
+    return frames / steps, frames * page_size / (steps * ROWS), sum(took) / steps, p99, took[-1]
 
 
 def main():
@@ -91,11 +109,16 @@ def main():
     if not os.path.exists(seed):
         sys.exit(f"no {seed}: run 'MESSAGES=1000000 make bench-queries' once first")
     print(f"SQLite {sqlite3.sqlite_version}; {steps} steps of {ROWS} rows on a copy of {seed}")
-    print(f"{'':40} {'frames/step':>12} {'WAL B/row':>10} {'ms/step':>8}")
+    print(
+        f"{'':40} {'frames/step':>12} {'WAL B/row':>10} {'ms/step':>8} {'p99 ms':>7} {'max ms':>7}"
+    )
     with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(seed))) as work:
         for name, changes in VARIANTS:
-            frames, row_bytes, seconds = measure(seed, work, steps, changes)
-            print(f"{name:40} {frames:12.0f} {row_bytes:10,.0f} {seconds * 1000:8.2f}")
+            frames, row_bytes, mean, p99, slowest = measure(seed, work, steps, name, changes)
+            print(
+                f"{name:40} {frames:12.0f} {row_bytes:10,.0f} {mean * 1000:8.2f} "
+                f"{p99 * 1000:7.2f} {slowest * 1000:7.2f}"
+            )
 
 
 if __name__ == "__main__":
