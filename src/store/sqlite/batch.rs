@@ -32,7 +32,7 @@ const EXPIRE: &str = "DELETE FROM messages WHERE seq IN \
 /// The trigram index's merges, paced: up to 32 pages of them at the end of every write
 /// transaction, once a level of the index holds 16 segments (see the migration
 /// `trigram_merges_paced`). For ingest p99 while the sweep deletes (target 20 ms): at
-/// 1,000,000 messages 20-22 ms, against 34-36 ms with FTS5's own merges, which came in
+/// 1,000,000 messages 19-22 ms, against 34-36 ms with FTS5's own merges, which came in
 /// bursts of 20-45 ms inside one batch or one step of the sweep.
 const MERGE: &str = "INSERT INTO messages_text (messages_text, rank) VALUES ('merge', 32)";
 
