@@ -7,6 +7,8 @@ the sweep's DELETE without checkpoints, and prints per step the WAL frames writt
 the time taken: for the schema as it is, then with one part of it taken away or
 changed. Each step is a transaction of the sweep's DELETE and the trigram index's merges
 that every write transaction ends with; the slowest steps are those that merge most.
+"As it is" needs a seed made by this version, whose trigram index does not merge by
+itself.
 
 Usage: scripts/sweep-wal.py [DATABASE] [STEPS]
   (default target/bench/seed-1000000.db, 200 steps of 250 rows)
@@ -42,7 +44,8 @@ def without_search_deletions(connection):
     return ["DROP TRIGGER messages_deleted", trimmed]
 
 
-# Variants whose steps do not end with MERGE.
+# The variant whose steps do not end with MERGE: the index merges by itself, in bursts,
+# as FTS5 does unless told not to.
 MERGING_BY_ITSELF = "the search index merging by itself"
 
 VARIANTS = [
