@@ -446,8 +446,8 @@ fn parse_database_url(url: &str) -> Result<DatabaseLocation, String> {
     if path.is_empty() || path.ends_with('/') {
         return Err("the URL names no database file".to_owned());
     }
-    // SQLite would read `file:app.db` as a URI and open `app.db`, while the lock and
-    // the WAL this process keeps would be named after `file:app.db`.
+    // `sqlite:file:app.db` asks for one of SQLite's URI filenames, which are not taken:
+    // say so rather than create a file named `file:app.db`.
     if path.starts_with("file:") {
         return Err("SQLite URI filenames (file:) are not supported: use sqlite:path".to_owned());
     }

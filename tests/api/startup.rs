@@ -298,6 +298,28 @@ async fn a_database_reached_through_a_symbolic_link_is_served_and_locked_as_its_
     assert!(error.to_string().contains("another process"), "{error}");
 }
 
+#[tokio::test]
+async fn a_link_whose_target_reads_as_a_sqlite_uri_is_served_as_a_plain_file() {
+    // `sqlite:app.db`, in the working folder, a link to `file:x.db`: SQLite takes a
+    // name starting with `file:` as a URI, which would open `x.db` while the WAL this
+    // process syncs and the lock it takes were named after `file:x.db`.
+    let working = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("file:x.db", working.path().join("app.db")).unwrap();
+
+    let app = TestApp::spawn_in(
+        Some(working.path()),
+        TestDatabase::sqlite(),
+        &[("DATABASE_URL", "sqlite:app.db")],
+    )
+    .await;
+
+    assert_serves_and_stores(&app).await;
+    for name in ["file:x.db", "file:x.db-wal", "file:x.db.lock"] {
+        assert!(working.path().join(name).is_file(), "{name} is there");
+    }
+    assert!(!working.path().join("x.db").exists(), "no x.db beside it");
+}
+
 /// Runs the service on `database_url` and asserts that it refuses to start: a failure
 /// status, a JSON `ERROR` line (returned, with all of stdout), no `listening` line and
 /// nothing on stderr.

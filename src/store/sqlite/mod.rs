@@ -230,15 +230,17 @@ fn lock_for_this_process(database: &Path) -> Result<File, sqlx::Error> {
 /// The file `path` leads to once its symbolic links are followed, as SQLite follows
 /// them, whether that file exists yet or not: SQLite keeps its WAL beside that file, and
 /// the WAL this process syncs and the lock it takes must be the ones beside it too.
+/// Always absolute: SQLite reads a name starting with `file:` as a URI, and a relative
+/// link target could make one.
 fn followed_links(path: &Path) -> Result<PathBuf, sqlx::Error> {
-    let mut path = path.to_owned();
+    let mut path = std::path::absolute(path)?;
     // SQLite's own limit on links followed.
     for _ in 0..100 {
         // Fails for anything but a link: a file, a folder, or nothing yet.
         let Ok(target) = std::fs::read_link(&path) else {
             return Ok(path);
         };
-        path = path.parent().unwrap_or(Path::new("")).join(target);
+        path = path.parent().unwrap_or(Path::new("/")).join(target);
     }
     Err(sqlx::Error::Configuration(
         format!("{}: too many levels of symbolic links", path.display()).into(),
