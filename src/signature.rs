@@ -77,8 +77,9 @@ impl SignedWith {
 pub enum Rejection {
     /// Missing, malformed or wrong: no accepted key signed this request.
     InvalidSignature,
-    /// A Standard Webhooks signature that matches, on a timestamp outside the tolerance.
-    StaleTimestamp,
+    /// A Standard Webhooks signature that matches, on a timestamp outside the tolerance;
+    /// which secret made it.
+    StaleTimestamp(SignedWith),
 }
 
 /// Checks `signature` (hex, any case) against HMAC-SHA256(`secret`, `body`).
@@ -190,14 +191,19 @@ impl Verifier {
                 signature: single(STANDARD_SIGNATURE_HEADER),
             };
             let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-            let matched = verify_standard(
+            let (matched, on_time) = verify_standard(
                 &self.standard_keys,
                 &request,
                 body,
                 now,
                 self.tolerance.as_secs(),
             )?;
-            return Ok(SignedWith::of_key(matched, self.standard_current));
+            let signer = SignedWith::of_key(matched, self.standard_current);
+            return if on_time {
+                Ok(signer)
+            } else {
+                Err(Rejection::StaleTimestamp(signer))
+            };
         }
         let signature = single(SIGNATURE_HEADER);
         verify_hex(&self.hex_keys, body, signature)

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use sha2::Sha256;
 use webhook_inbox::config::Secret;
 use webhook_inbox::signature::{
-    sign, sign_standard, verify_signature, verify_standard, Rejection, StandardHeaders,
+    sign, sign_standard, verify_signature, verify_standard, Rejection, SignedWith, StandardHeaders,
 };
 
 const TOLERANCE: u64 = 300;
@@ -50,7 +50,10 @@ fn verify(
         timestamp: Some(timestamp),
         signature: Some(signature),
     };
-    verify_standard(keys, &headers, body, now, TOLERANCE).map(drop)
+    match verify_standard(keys, &headers, body, now, TOLERANCE)? {
+        (_, true) => Ok(()),
+        (_, false) => Err(Rejection::StaleTimestamp(SignedWith::Current)),
+    }
 }
 
 /// `bytes` with the byte at `index` (wrapped) changed to another value.

@@ -122,7 +122,10 @@ async fn ingest(
         .verify(headers, body)
         .map_err(|rejection| match rejection {
             Rejection::InvalidSignature => ApiError::InvalidSignature,
-            Rejection::StaleTimestamp => ApiError::StaleTimestamp,
+            Rejection::StaleTimestamp(signer) => {
+                log.update(|facts| facts.signed_with = Some(signer));
+                ApiError::StaleTimestamp
+            }
         })?;
     log.update(|facts| facts.signed_with = Some(signer));
     check_content_type(headers).inspect_err(|_| {

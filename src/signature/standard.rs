@@ -77,15 +77,16 @@ pub struct StandardHeaders<'a> {
 /// Accepts a request when one of its first `MAX_SIGNATURES` `v1` entries matches
 /// one of `keys`, and its timestamp is within `tolerance_secs` of `now` (Unix
 /// seconds), either way, inclusive. Nothing is keyed unless every header is
-/// well-formed; the timestamp is judged only once a signature matches, so a
-/// `StaleTimestamp` is never a forgery. The index of the key that matched.
+/// well-formed; the timestamp is judged only once a signature matches, so a stale one
+/// is never a forgery. The index of the key that matched, and whether the timestamp
+/// is within the tolerance.
 pub fn verify_standard(
     keys: &[HmacSha256],
     headers: &StandardHeaders<'_>,
     body: &[u8],
     now: u64,
     tolerance_secs: u64,
-) -> Result<usize, Rejection> {
+) -> Result<(usize, bool), Rejection> {
     let invalid = Rejection::InvalidSignature;
     let id = headers.id.filter(|id| !id.is_empty()).ok_or(invalid)?;
     let timestamp = headers
@@ -121,10 +122,8 @@ pub fn verify_standard(
     let sent = std::str::from_utf8(timestamp)
         .ok()
         .and_then(|ts| ts.parse::<u64>().ok());
-    match sent {
-        Some(sent) if sent.abs_diff(now) <= tolerance_secs => Ok(matched),
-        _ => Err(Rejection::StaleTimestamp),
-    }
+    let on_time = sent.is_some_and(|sent| sent.abs_diff(now) <= tolerance_secs);
+    Ok((matched, on_time))
 }
 
 /// The signature of a `v1,<base64>` entry, when it decodes to exactly one HMAC.

@@ -107,6 +107,8 @@ async fn a_signed_but_stale_timestamp_is_refused_and_told_apart_in_logs_and_metr
         .wait_for_log(|line| line["result"] == "stale_timestamp")
         .await;
     assert_eq!(line["status"], 401);
+    // Which secret signed it: a sender whose clock is off may also sign with an old one.
+    assert_eq!(line["secret"], "current", "{line}");
     // A wrong signature with a stale timestamp is a plain invalid signature.
     assert_refused(
         post_standard(&app, b"not-the-key", "msg_x", now() - 3600, &message("m2")).await,
