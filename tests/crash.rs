@@ -143,6 +143,18 @@ async fn check_after_restart(
                 .expect("rows per block");
         assert_eq!(kept, scanned, "blocks after kill {round}");
     }
+    // The messages per day, which `since` totals and the first `ts` of `/stats` rely
+    // on: exactly the days with messages, each with its count.
+    let kept: Vec<(String, i64)> = database
+        .fetch_all(
+            "SELECT day, CAST(SUM(count) AS BIGINT) FROM messages_per_day \
+             GROUP BY day ORDER BY day",
+        )
+        .await;
+    let scanned: Vec<(String, i64)> = database
+        .fetch_all("SELECT substr(ts_key, 1, 10), COUNT(*) FROM messages GROUP BY 1 ORDER BY 1")
+        .await;
+    assert_eq!(kept, scanned, "days after kill {round}");
 
     let ids = database.message_ids().await;
     let stored: HashSet<&str> = ids.iter().map(String::as_str).collect();

@@ -14,13 +14,17 @@ use super::{Cursor, MessageFilter, PageStart, StoredMessage};
 ///   index of the counts), as a JSON array of `[from, count]` pairs that `json_pairs`
 ///   (the backend's JSON aggregate over `from_msisdn` and `count`) builds;
 /// - the `ts` of the first and the last message by instant (NULL when there is none),
-///   from the `(ts_key, message_id)` index.
+///   from the `(ts_key, message_id)` index. The first is sought from the first day with
+///   messages (`messages_per_day` holds no day without): PostgreSQL keeps the index
+///   entries of deleted rows until a vacuum, and during a retention sweep a seek from
+///   the start of the index passed every one of them.
 pub(super) fn stats_query(totals: &str, json_pairs: &str) -> String {
     format!(
         "SELECT {totals}, \
          (SELECT {json_pairs} FROM (SELECT from_msisdn, count FROM sender_counts \
              ORDER BY count DESC, from_msisdn ASC LIMIT 10) AS top), \
-         (SELECT ts FROM messages ORDER BY ts_key ASC, message_id ASC LIMIT 1), \
+         (SELECT ts FROM messages WHERE ts_key >= (SELECT MIN(day) FROM messages_per_day) \
+             ORDER BY ts_key ASC, message_id ASC LIMIT 1), \
          (SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1)"
     )
 }

@@ -2,7 +2,8 @@
 //! cancelled in the database too, and leave their connection clean; remembered `q`
 //! totals count what transactions open at the time committed later; startup warns when
 //! expired messages' space would never be reused; the retention sweep holds up no
-//! webhook.
+//! webhook; a day's count stays exact while one transaction empties it and another
+//! adds to it.
 //!
 //! PostgreSQL only: without `TEST_POSTGRES_URL` each test says it is skipped and passes.
 
@@ -384,6 +385,80 @@ async fn a_sweep_of_the_last_rows_forgets_no_block_an_open_batch_writes_to() {
             .map(Vec::len),
         Some(1)
     );
+}
+
+/// A message from `from` as the service stores it, inserted by SQL.
+fn stored(id: &str, from: &str, ts: &str) -> String {
+    format!(
+        "INSERT INTO messages \
+         (message_id, from_msisdn, to_msisdn, ts, ts_key, text, text_folded, created_at) \
+         VALUES ('{id}'::BYTEA, '{from}', '+14155550100', '{ts}', \
+         '{}.000000000Z', NULL, NULL, '2025-01-15T12:00:00.000000Z')",
+        ts.trim_end_matches('Z')
+    )
+}
+
+#[tokio::test]
+async fn a_day_emptied_while_a_writer_adds_to_it_keeps_an_exact_count_and_goes_once_empty() {
+    let Some(server) = postgres_or_skip() else {
+        return;
+    };
+    let app = TestApp::spawn_on(TestDatabase::postgres(&server).await, &[]).await;
+    let mut writer = app.open_database().await;
+    writer
+        .execute(&stored("first", "+111", "2025-01-15T10:00:00Z"))
+        .await;
+    // Another shard than the writer's, so that its deletion waits for nothing.
+    let (shard,): (i32,) = writer.fetch_one("SELECT pg_backend_pid() % 16").await;
+    let mut deleter = app.open_database().await;
+    for _ in 0..100 {
+        let (other,): (i32,) = deleter.fetch_one("SELECT pg_backend_pid() % 16").await;
+        if other != shard {
+            break;
+        }
+        deleter.close().await;
+        deleter = app.open_database().await;
+    }
+    // Waiting for the writer would wait forever: fail instead.
+    deleter.execute("SET lock_timeout = '10s'").await;
+    // The writer holds its row of the day, with a second message (from another
+    // sender) not committed yet, while the day's only committed message is deleted:
+    // the day's rows then seem to sum to zero, and only those the writer does not hold
+    // may go.
+    writer
+        .execute(&format!(
+            "BEGIN; {}",
+            stored("second", "+222", "2025-01-15T11:00:00Z")
+        ))
+        .await;
+    deleter
+        .execute("DELETE FROM messages WHERE message_id = 'first'::BYTEA")
+        .await;
+    writer.execute("COMMIT").await;
+
+    // The day counts the second message alone (`since` an earlier day sums the days).
+    let page = app.messages("since=2025-01-14T00:00:00Z").await;
+    assert_eq!(
+        (page["total"].clone(), message_ids(&page)),
+        (json!(1), vec!["second".to_owned()])
+    );
+    let stats = app.stats().await;
+    assert_eq!(
+        (
+            stats["total_messages"].clone(),
+            stats["first_message_ts"].clone()
+        ),
+        (json!(1), json!("2025-01-15T11:00:00Z"))
+    );
+    // Emptied with no writer in the way, the day goes.
+    deleter
+        .execute("DELETE FROM messages WHERE message_id = 'second'::BYTEA")
+        .await;
+    let (days,): (i64,) = deleter
+        .fetch_one("SELECT COUNT(*) FROM messages_per_day")
+        .await;
+    assert_eq!(days, 0);
+    assert_eq!(app.stats().await["first_message_ts"], json!(null));
 }
 
 /// A connection of the test's own whose totals shard (`pg_backend_pid() % 16`) none of

@@ -153,6 +153,23 @@ async fn messages_expire_by_when_they_were_stored_and_the_newer_ones_stay_exact(
         );
     }
     assert_eq!(metric(&app, DELETED).await, 4.0);
+
+    // On a day whose messages all expired, a message counts, and is the first again.
+    post_ok(
+        &app,
+        &[sent("late", "+555", "2025-01-01T12:00:00Z", "late")],
+    )
+    .await;
+    let stats = app.stats().await;
+    assert_eq!(
+        (
+            stats["total_messages"].clone(),
+            stats["first_message_ts"].clone()
+        ),
+        (json!(4), json!("2025-01-01T12:00:00Z"))
+    );
+    let since = app.messages("since=2024-12-31T00:00:00Z").await;
+    assert_eq!(since["total"], 4);
 }
 
 /// Webhooks keep arriving while the sweep deletes: each acknowledged message is there
