@@ -14,10 +14,11 @@ use super::{Cursor, MessageFilter, PageStart, StoredMessage};
 ///   index of the counts), as a JSON array of `[from, count]` pairs that `json_pairs`
 ///   (the backend's JSON aggregate over `from_msisdn` and `count`) builds;
 /// - the `ts` of the first and the last message by instant (NULL when there is none),
-///   from the `(ts_key, message_id)` index. The first is sought from the first day with
-///   messages (`messages_per_day` holds no day without): PostgreSQL keeps the index
-///   entries of deleted rows until a vacuum, and during a retention sweep a seek from
-///   the start of the index passed every one of them.
+///   from the `(ts_key, message_id)` index. The first is sought from the first day
+///   `messages_per_day` holds, which is the first message's (or, on PostgreSQL, a day
+///   emptied while another transaction held its count, and not yet removed): PostgreSQL
+///   keeps the index entries of deleted rows until a vacuum, and during a retention
+///   sweep a seek from the start of the index passed every one of them.
 pub(super) fn stats_query(totals: &str, json_pairs: &str) -> String {
     format!(
         "SELECT {totals}, \
