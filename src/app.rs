@@ -167,13 +167,14 @@ impl Application {
 pub struct StopSignals(watch::Receiver<u32>);
 
 impl StopSignals {
-    /// Listens from now on, in a task of its own.
+    /// Listens from now on (the signals are caught once this returns), in a task of
+    /// its own. Call it from within the runtime.
     pub fn listen() -> Self {
         let (count, receiver) = watch::channel(0);
+        // Each stream, made once, keeps every signal that arrives until it is read.
+        let mut interrupt = signal(SignalKind::interrupt()).ok();
+        let mut terminate = signal(SignalKind::terminate()).ok();
         tokio::spawn(async move {
-            // Each stream, made once, keeps every signal that arrives until it is read.
-            let mut interrupt = signal(SignalKind::interrupt()).ok();
-            let mut terminate = signal(SignalKind::terminate()).ok();
             loop {
                 let name = tokio::select! {
                     () = next_signal(&mut interrupt) => "SIGINT",
@@ -203,5 +204,27 @@ async fn next_signal(stream: &mut Option<Signal>) {
             stream.recv().await;
         }
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::StopSignals;
+
+    /// A signal sent the moment `listen` returns is caught and counted. Were it not,
+    /// SIGTERM's default would end this test process.
+    #[tokio::test]
+    async fn a_stop_signal_sent_as_soon_as_listen_returns_is_caught() {
+        let signals = StopSignals::listen();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(10), signals.received(1))
+            .await
+            .expect("the signal is counted");
     }
 }

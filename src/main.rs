@@ -79,13 +79,15 @@ fn serve(settings: &Settings) -> ExitCode {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let app = Application::build(&config).await?;
+    // Caught before `listening` is said: a stop signal sent as soon as it is stops the
+    // service gracefully, rather than ending the process at once.
+    let signals = StopSignals::listen();
     tracing::info!(
         addr = %app.local_addr()?,
         database = %config.database,
         version = env!("CARGO_PKG_VERSION"),
         "listening"
     );
-    let signals = StopSignals::listen();
     tokio::select! {
         () = app.run_until(signals.clone().received(1)) => Ok(()),
         () = signals.received(2) => Err(anyhow::anyhow!(
