@@ -410,15 +410,7 @@ async fn a_day_emptied_while_a_writer_adds_to_it_keeps_an_exact_count_and_goes_o
         .await;
     // Another shard than the writer's, so that its deletion waits for nothing.
     let (shard,): (i32,) = writer.fetch_one("SELECT pg_backend_pid() % 16").await;
-    let mut deleter = app.open_database().await;
-    for _ in 0..100 {
-        let (other,): (i32,) = deleter.fetch_one("SELECT pg_backend_pid() % 16").await;
-        if other != shard {
-            break;
-        }
-        deleter.close().await;
-        deleter = app.open_database().await;
-    }
+    let mut deleter = connection_of_a_shard_not_in(&app, &[shard]).await;
     // Waiting for the writer would wait forever: fail instead.
     deleter.execute("SET lock_timeout = '10s'").await;
     // The writer holds its row of the day, with a second message (from another
@@ -473,13 +465,20 @@ async fn connection_of_a_shard_the_app_does_not_use(app: &TestApp) -> TestConnec
              WHERE application_name = 'webhook-inbox' AND datname = current_database()",
         )
         .await;
+    let apps: Vec<i32> = apps.into_iter().map(|(shard,)| shard).collect();
+    connection_of_a_shard_not_in(app, &apps).await
+}
+
+/// A connection of the test's own whose totals shard (`pg_backend_pid() % 16`) is none
+/// of `taken`.
+async fn connection_of_a_shard_not_in(app: &TestApp, taken: &[i32]) -> TestConnection {
     for _ in 0..100 {
         let mut connection = app.open_database().await;
         let (shard,): (i32,) = connection.fetch_one("SELECT pg_backend_pid() % 16").await;
-        if !apps.iter().any(|(used,)| *used == shard) {
+        if !taken.contains(&shard) {
             return connection;
         }
         connection.close().await;
     }
-    panic!("no connection on a shard of its own: the app uses {apps:?}");
+    panic!("no connection on a shard other than {taken:?}");
 }
