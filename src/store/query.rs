@@ -10,25 +10,29 @@ use super::{Cursor, MessageFilter, PageStart, StoredMessage};
 /// `/stats` in one statement, so that it reads one snapshot in one round trip and
 /// without a transaction (which costs as many round trips again):
 /// - `totals`: the backend's count of messages and count of senders, two columns;
-/// - the top senders, the 10 largest counts with ties by `from` ascending (from an
-///   index of the counts), as a JSON array of `[from, count]` pairs that `json_pairs`
-///   (the backend's JSON aggregate over `from_msisdn` and `count`) builds;
+/// - the top senders, the 10 largest counts with ties by `from` ascending (`top`: the
+///   backend's select of those 10 rows of `sender_counts`, such as [`TOP_SENDERS`]),
+///   as a JSON array of `[from, count]` pairs that `json_pairs` (the backend's JSON
+///   aggregate over `from_msisdn` and `count`) builds;
 /// - the `ts` of the first and the last message by instant (NULL when there is none),
 ///   from the `(ts_key, message_id)` index. The first is sought from the first day
 ///   `messages_per_day` holds, which is the first message's (or, on PostgreSQL, a day
 ///   emptied while another transaction held its count, and not yet removed): PostgreSQL
 ///   keeps the index entries of deleted rows until a vacuum, and during a retention
 ///   sweep a seek from the start of the index passed every one of them.
-pub(super) fn stats_query(totals: &str, json_pairs: &str) -> String {
+pub(super) fn stats_query(totals: &str, top: &str, json_pairs: &str) -> String {
     format!(
         "SELECT {totals}, \
-         (SELECT {json_pairs} FROM (SELECT from_msisdn, count FROM sender_counts \
-             ORDER BY count DESC, from_msisdn ASC LIMIT 10) AS top), \
+         (SELECT {json_pairs} FROM ({top}) AS top), \
          (SELECT ts FROM messages WHERE ts_key >= (SELECT MIN(day) FROM messages_per_day) \
              ORDER BY ts_key ASC, message_id ASC LIMIT 1), \
          (SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1)"
     )
 }
+
+/// The top senders of `/stats` from an index of the counts.
+pub(super) const TOP_SENDERS: &str =
+    "SELECT from_msisdn, count FROM sender_counts ORDER BY count DESC, from_msisdn ASC LIMIT 10";
 
 /// The one row of [`stats_query`].
 pub(super) type StatsRow = (i64, i64, Option<String>, Option<String>, Option<String>);

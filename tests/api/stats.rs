@@ -75,6 +75,52 @@ async fn stats_lists_the_top_ten_senders_by_count_then_by_sender() {
 }
 
 #[tokio::test]
+async fn stats_ranks_the_top_ten_exactly_among_counts_of_a_hundred_and_more() {
+    let app = TestApp::spawn().await;
+    // Sender n sends counts[n - 1] messages: 22 counts from 100 to 109, the largest
+    // of them sent by the later senders, and the cut-off among equal counts; one count
+    // above them all and one below.
+    let counts = [
+        100, 101, 100, 100, 102, 100, 101, 100, 103, 100, 100, 101, 100, 100, 104, 100, 105, 106,
+        101, 107, 108, 109, 250, 99,
+    ];
+    let bodies: Vec<Value> = (1..=24u32)
+        .flat_map(|n| {
+            (0..counts[n as usize - 1]).map(move |i| {
+                with(
+                    message(&format!("s{n}-{i}")),
+                    json!({"from": sender(n), "ts": format!("2025-01-15T10:{:02}:{:02}Z", i / 60, i % 60)}),
+                )
+            })
+        })
+        .collect();
+    for chunk in bodies.chunks(100) {
+        post_all(&app, chunk).await;
+    }
+
+    let stats = app.stats().await;
+
+    let expected: Vec<Value> = [
+        (23, 250),
+        (22, 109),
+        (21, 108),
+        (20, 107),
+        (18, 106),
+        (17, 105),
+        (15, 104),
+        (9, 103),
+        (5, 102),
+        (2, 101),
+    ]
+    .into_iter()
+    .map(|(n, count)| json!({"from": sender(n), "count": count}))
+    .collect();
+    assert_eq!(stats["messages_per_sender"], json!(expected));
+    assert_eq!(stats["total_messages"], 2597);
+    assert_eq!(stats["senders_count"], 24);
+}
+
+#[tokio::test]
 async fn stats_does_not_count_a_redelivered_message_twice() {
     let app = TestApp::spawn().await;
     let first = with(

@@ -8,7 +8,9 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use super::count::{count, phrase, TextSearch};
 use super::SqliteReader;
 use crate::message::StoredMessage;
-use crate::store::query::{select_page, split_page, stats_query, Conditions, SenderIndex};
+use crate::store::query::{
+    select_page, split_page, stats_query, Conditions, SenderIndex, TOP_SENDERS,
+};
 use crate::store::{fold_case, Cursor, MessageFilter, Page, PageStart, Stats, StoreError};
 
 /// How many messages are stored: the sum of the counts per day, one row a day, kept
@@ -19,6 +21,7 @@ pub(super) const MESSAGE_COUNT: &str = "SELECT COALESCE(SUM(count), 0) FROM mess
 static STATS: LazyLock<String> = LazyLock::new(|| {
     stats_query(
         &format!("({MESSAGE_COUNT}), (SELECT senders FROM message_totals WHERE id = 1)"),
+        TOP_SENDERS,
         "json_group_array(json_array(from_msisdn, count) ORDER BY count DESC, from_msisdn ASC)",
     )
 });
