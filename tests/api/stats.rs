@@ -34,27 +34,42 @@ async fn stats_reports_zeros_and_nulls_for_an_empty_store() {
     );
 }
 
-#[tokio::test]
-async fn stats_lists_the_top_ten_senders_by_count_then_by_sender() {
-    let app = TestApp::spawn().await;
-    // Sender n sends counts[n - 1] messages; several counts tie, also at the cut-off.
-    let counts = [1, 5, 3, 5, 2, 1, 4, 3, 2, 6, 1, 2];
-    let bodies: Vec<Value> = (1..=12u32)
+/// Posts `counts[n - 1]` messages from sender n, the last sender's first, a second
+/// apart, 100 webhooks at a time.
+async fn post_per_sender(app: &TestApp, counts: &[u32]) {
+    let bodies: Vec<Value> = (1..=counts.len() as u32)
         .rev()
         .flat_map(|n| {
             (0..counts[n as usize - 1]).map(move |i| {
+                let ts = format!("2025-01-15T10:{:02}:{:02}Z", i / 60, i % 60);
                 with(
                     message(&format!("s{n}-{i}")),
-                    json!({"from": sender(n), "ts": format!("2025-01-15T10:00:{i:02}Z")}),
+                    json!({"from": sender(n), "ts": ts}),
                 )
             })
         })
         .collect();
-    post_all(&app, &bodies).await;
+    for chunk in bodies.chunks(100) {
+        post_all(app, chunk).await;
+    }
+}
+
+/// `messages_per_sender` as `/stats` lists it, from `(sender number, count)` pairs.
+fn senders_listed(top: &[(u32, u32)]) -> Value {
+    top.iter()
+        .map(|&(n, count)| json!({"from": sender(n), "count": count}))
+        .collect()
+}
+
+#[tokio::test]
+async fn stats_lists_the_top_ten_senders_by_count_then_by_sender() {
+    let app = TestApp::spawn().await;
+    // Several counts tie, also at the cut-off.
+    post_per_sender(&app, &[1, 5, 3, 5, 2, 1, 4, 3, 2, 6, 1, 2]).await;
 
     let stats = app.stats().await;
 
-    let expected: Vec<Value> = [
+    let expected = [
         (10, 6),
         (2, 5),
         (4, 5),
@@ -65,11 +80,8 @@ async fn stats_lists_the_top_ten_senders_by_count_then_by_sender() {
         (9, 2),
         (12, 2),
         (1, 1),
-    ]
-    .into_iter()
-    .map(|(n, count)| json!({"from": sender(n), "count": count}))
-    .collect();
-    assert_eq!(stats["messages_per_sender"], json!(expected));
+    ];
+    assert_eq!(stats["messages_per_sender"], senders_listed(&expected));
     assert_eq!(stats["total_messages"], 35);
     assert_eq!(stats["senders_count"], 12);
 }
@@ -77,30 +89,17 @@ async fn stats_lists_the_top_ten_senders_by_count_then_by_sender() {
 #[tokio::test]
 async fn stats_ranks_the_top_ten_exactly_among_counts_of_a_hundred_and_more() {
     let app = TestApp::spawn().await;
-    // Sender n sends counts[n - 1] messages: 22 counts from 100 to 109, the largest
-    // of them sent by the later senders, and the cut-off among equal counts; one count
-    // above them all and one below.
+    // 22 counts from 100 to 109, the largest of them sent by the later senders, and the
+    // cut-off among equal counts; one count above them all and one below.
     let counts = [
         100, 101, 100, 100, 102, 100, 101, 100, 103, 100, 100, 101, 100, 100, 104, 100, 105, 106,
         101, 107, 108, 109, 250, 99,
     ];
-    let bodies: Vec<Value> = (1..=24u32)
-        .flat_map(|n| {
-            (0..counts[n as usize - 1]).map(move |i| {
-                with(
-                    message(&format!("s{n}-{i}")),
-                    json!({"from": sender(n), "ts": format!("2025-01-15T10:{:02}:{:02}Z", i / 60, i % 60)}),
-                )
-            })
-        })
-        .collect();
-    for chunk in bodies.chunks(100) {
-        post_all(&app, chunk).await;
-    }
+    post_per_sender(&app, &counts).await;
 
     let stats = app.stats().await;
 
-    let expected: Vec<Value> = [
+    let expected = [
         (23, 250),
         (22, 109),
         (21, 108),
@@ -111,11 +110,8 @@ async fn stats_ranks_the_top_ten_exactly_among_counts_of_a_hundred_and_more() {
         (9, 103),
         (5, 102),
         (2, 101),
-    ]
-    .into_iter()
-    .map(|(n, count)| json!({"from": sender(n), "count": count}))
-    .collect();
-    assert_eq!(stats["messages_per_sender"], json!(expected));
+    ];
+    assert_eq!(stats["messages_per_sender"], senders_listed(&expected));
     assert_eq!(stats["total_messages"], 2597);
     assert_eq!(stats["senders_count"], 24);
 }
