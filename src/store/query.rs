@@ -11,7 +11,7 @@ use super::{Cursor, MessageFilter, PageStart, StoredMessage};
 /// without a transaction (which costs as many round trips again):
 /// - `totals`: the backend's count of messages and count of senders, two columns;
 /// - the top senders, the 10 largest counts with ties by `from` ascending (`top`: the
-///   backend's select of those 10 rows of `sender_counts`, such as [`TOP_SENDERS`]),
+///   backend's select of those 10 rows of `sender_counts`, its `TOP_SENDERS`),
 ///   as a JSON array of `[from, count]` pairs that `json_pairs` (the backend's JSON
 ///   aggregate over `from_msisdn` and `count`) builds;
 /// - the `ts` of the first and the last message by instant (NULL when there is none),
@@ -29,10 +29,6 @@ pub(super) fn stats_query(totals: &str, top: &str, json_pairs: &str) -> String {
          (SELECT ts FROM messages ORDER BY ts_key DESC, message_id DESC LIMIT 1)"
     )
 }
-
-/// The top senders of `/stats` from an index of the counts.
-pub(super) const TOP_SENDERS: &str =
-    "SELECT from_msisdn, count FROM sender_counts ORDER BY count DESC, from_msisdn ASC LIMIT 10";
 
 /// The one row of [`stats_query`].
 pub(super) type StatsRow = (i64, i64, Option<String>, Option<String>, Option<String>);

@@ -8,14 +8,16 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use super::count::{count, phrase, TextSearch};
 use super::SqliteReader;
 use crate::message::StoredMessage;
-use crate::store::query::{
-    select_page, split_page, stats_query, Conditions, SenderIndex, TOP_SENDERS,
-};
+use crate::store::query::{select_page, split_page, stats_query, Conditions, SenderIndex};
 use crate::store::{fold_case, Cursor, MessageFilter, Page, PageStart, Stats, StoreError};
 
 /// How many messages are stored: the sum of the counts per day, one row a day, kept
 /// by the transaction that inserts or deletes each message.
 pub(super) const MESSAGE_COUNT: &str = "SELECT COALESCE(SUM(count), 0) FROM messages_per_day";
+
+/// The top senders of `/stats`, from the index of the counts.
+const TOP_SENDERS: &str =
+    "SELECT from_msisdn, count FROM sender_counts ORDER BY count DESC, from_msisdn ASC LIMIT 10";
 
 /// `/stats`: the totals, and the top senders as `json_group_array`.
 static STATS: LazyLock<String> = LazyLock::new(|| {
